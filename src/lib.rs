@@ -1,0 +1,10 @@
+//! kiln: a bake-style container build runner with an embedded, daemonless image builder.
+//!
+//! Data flows one way (see DESIGN.md): `cli` -> `bake` (load, eval, graph) -> `driver` ->
+//! `engine` -> `report` -> `ci`. Nothing below `cli` prints or exits: progress goes through
+//! the [`progress`] sink and errors are values that [`error::Error`] turns into diagnostics.
+
+pub mod bake;
+pub mod cli;
+pub mod error;
+pub mod progress;

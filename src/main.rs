@@ -1,0 +1,4 @@
+//! The `kiln` binary: parses the command line and hands over to the library.
+fn main() -> std::process::ExitCode {
+    kiln::cli::main()
+}
