@@ -1,6 +1,10 @@
 //! The bake front end: bake files (HCL, JSON, TOML) -> resolved targets -> target graph.
 
+pub mod csv;
 pub mod eval;
+pub mod limits;
+pub mod suggest;
+pub mod syntax;
 
 use crate::error::{Diagnostic, ToDiagnostic};
 
