@@ -1,0 +1,745 @@
+//! go-cty's type conversion rules, for function arguments, typed variables, `convert()` and
+//! string templates.
+//!
+//! * [`convert`] turns a value into a value of the wanted type, or says why it cannot
+//!   (`"a number is required"`, `"string required, but have tuple"`, ...).
+//! * [`unify`] picks the common type cty uses for a set of types (`[1, "a"]` -> string).
+//! * [`to_display_string`] is what `"${v}"` produces (numbers as cty prints them: no
+//!   exponent, no trailing zeros; `+Inf`/`-Inf`).
+//! * [`format_number`] is cty's number-to-string conversion (also used by `jsonencode`).
+//! * [`parse_type_expr`] reads an HCL type expression (`list(string)`,
+//!   `object({a=number})`, `any`, ...) from its source text.
+
+use std::collections::BTreeMap;
+
+use super::value::{Number, Type, Value};
+
+/// A conversion failure. `path` says where inside the value it failed
+/// (`element 0`, `attribute "a"`), empty at the top level.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}{message}", path_prefix(.path))]
+pub struct ConvertError {
+    pub path: Vec<PathStep>,
+    pub message: String,
+}
+
+/// One step of a path inside a value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PathStep {
+    Index(usize),
+    Key(String),
+    Attr(String),
+}
+
+fn path_prefix(path: &[PathStep]) -> String {
+    if path.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    for (i, step) in path.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match step {
+            PathStep::Index(n) => out.push_str(&format!("element {n}")),
+            PathStep::Key(k) => out.push_str(&format!("element {k:?}")),
+            PathStep::Attr(a) => out.push_str(&format!("attribute {a:?}")),
+        }
+    }
+    out.push_str(": ");
+    out
+}
+
+impl ConvertError {
+    pub fn new(message: impl Into<String>) -> Self {
+        ConvertError {
+            path: Vec::new(),
+            message: message.into(),
+        }
+    }
+
+    fn at(mut self, step: PathStep) -> Self {
+        self.path.insert(0, step);
+        self
+    }
+}
+
+/// cty's message for a value of type `got` where `want` is needed.
+pub fn mismatch_message(got: &Type, want: &Type) -> String {
+    format!(
+        "{} required, but have {}",
+        want.friendly_name(),
+        got.friendly_name()
+    )
+}
+
+/// cty's number-to-string conversion: integers without a fraction, other numbers in plain
+/// decimal notation (never an exponent) without trailing zeros. Floats are rounded to 15
+/// significant digits so that binary noise (`0.1 + 0.2`) prints as cty's exact decimals do.
+pub fn format_number(n: Number) -> String {
+    match n {
+        Number::Int(i) => i.to_string(),
+        Number::Float(f) if f.is_nan() => "NaN".to_string(),
+        Number::Float(f) if f.is_infinite() => {
+            if f > 0.0 {
+                "+Inf".to_string()
+            } else {
+                "-Inf".to_string()
+            }
+        }
+        Number::Float(0.0) => "0".to_string(),
+        Number::Float(f) if f.fract() == 0.0 => format!("{f}"),
+        Number::Float(f) => {
+            let rounded: f64 = format!("{f:.14e}").parse().unwrap_or(f);
+            let s = format!("{rounded}");
+            if s == "-0" {
+                "0".to_string()
+            } else {
+                s
+            }
+        }
+    }
+}
+
+/// Parses a number the way cty's string-to-number conversion does: plain decimal, with an
+/// optional sign, fraction and exponent. No whitespace, no `inf`/`nan`, no hex.
+pub fn parse_number(s: &str) -> Option<Number> {
+    let body = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let ok_chars = !body.is_empty()
+        && body.starts_with(|c: char| c.is_ascii_digit() || c == '.')
+        && body
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'));
+    if !ok_chars {
+        return None;
+    }
+    if let Ok(i) = s.strip_prefix('+').unwrap_or(s).parse::<i64>() {
+        return Some(Number::Int(i));
+    }
+    let f: f64 = s.parse().ok()?;
+    if f.is_finite() {
+        Some(Number::from_f64(f))
+    } else {
+        None
+    }
+}
+
+/// The string cty produces when the value is interpolated in a template (`"${v}"`).
+/// Only primitives can be; null and collections are errors.
+pub fn to_display_string(v: &Value) -> Result<String, ConvertError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(format_number(*n)),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Null(_) => Err(ConvertError::new("value is null")),
+        Value::Unknown(_) => Err(ConvertError::new("value is not known")),
+        other => Err(ConvertError::new(mismatch_message(
+            &other.type_of(),
+            &Type::String,
+        ))),
+    }
+}
+
+/// Whether a value of type `from` can in principle be converted to `to` (ignoring the
+/// actual values, e.g. whether a string holds a number).
+pub fn type_convertible(from: &Type, to: &Type) -> bool {
+    match (from, to) {
+        (_, Type::Dynamic) | (Type::Dynamic, _) => true,
+        (a, b) if a == b => true,
+        (a, b) if a.is_primitive() && b.is_primitive() => !matches!(
+            (a, b),
+            (Type::Bool, Type::Number) | (Type::Number, Type::Bool)
+        ),
+        (Type::List(a) | Type::Set(a), Type::List(b) | Type::Set(b)) => type_convertible(a, b),
+        (Type::Tuple(ts), Type::List(b) | Type::Set(b)) => {
+            ts.iter().all(|t| type_convertible(t, b))
+        }
+        (Type::Tuple(a), Type::Tuple(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| type_convertible(x, y))
+        }
+        (Type::List(a) | Type::Set(a), Type::Tuple(b)) => b.iter().all(|y| type_convertible(a, y)),
+        (Type::Map(a), Type::Map(b)) => type_convertible(a, b),
+        (Type::Object(attrs), Type::Map(b)) => attrs.values().all(|t| type_convertible(t, b)),
+        (Type::Map(a), Type::Object(attrs)) => attrs.values().all(|t| type_convertible(a, t)),
+        (Type::Object(a), Type::Object(b)) => b
+            .iter()
+            .all(|(k, t)| a.get(k).is_some_and(|s| type_convertible(s, t))),
+        _ => false,
+    }
+}
+
+/// True if the type contains `any` somewhere.
+pub fn has_dynamic(t: &Type) -> bool {
+    match t {
+        Type::Dynamic => true,
+        Type::List(e) | Type::Set(e) | Type::Map(e) => has_dynamic(e),
+        Type::Tuple(ts) => ts.iter().any(has_dynamic),
+        Type::Object(attrs) => attrs.values().any(has_dynamic),
+        _ => false,
+    }
+}
+
+/// Converts `v` to type `want` with cty's rules.
+pub fn convert(v: &Value, want: &Type) -> Result<Value, ConvertError> {
+    if *want == Type::Dynamic {
+        return Ok(v.clone());
+    }
+    match v {
+        Value::Null(t) => {
+            if type_convertible(t, want) {
+                Ok(Value::Null(want.clone()))
+            } else {
+                Err(ConvertError::new(mismatch_message(t, want)))
+            }
+        }
+        Value::Unknown(t) => {
+            if type_convertible(t, want) {
+                Ok(Value::Unknown(want.clone()))
+            } else {
+                Err(ConvertError::new(mismatch_message(t, want)))
+            }
+        }
+        _ => match want {
+            Type::Dynamic => Ok(v.clone()),
+            Type::String => convert_to_string(v),
+            Type::Number => convert_to_number(v),
+            Type::Bool => convert_to_bool(v),
+            Type::List(et) => {
+                let elems = seq_elems(v, want)?;
+                Ok(Value::List(convert_elems(&elems, et)?))
+            }
+            Type::Set(et) => {
+                let elems = seq_elems(v, want)?;
+                Ok(Value::set(convert_elems(&elems, et)?))
+            }
+            Type::Tuple(ets) => {
+                let elems = seq_elems(v, want)?;
+                if elems.len() != ets.len() {
+                    return Err(ConvertError::new(format!(
+                        "tuple required with exactly {} elements, but have {}",
+                        ets.len(),
+                        elems.len()
+                    )));
+                }
+                let mut out = Vec::with_capacity(elems.len());
+                for (i, (e, t)) in elems.iter().zip(ets).enumerate() {
+                    out.push(convert(e, t).map_err(|err| err.at(PathStep::Index(i)))?);
+                }
+                Ok(Value::Tuple(out))
+            }
+            Type::Map(et) => {
+                let entries = match v {
+                    Value::Map(m) | Value::Object(m) => m,
+                    other => {
+                        return Err(ConvertError::new(mismatch_message(&other.type_of(), want)))
+                    }
+                };
+                let vals: Vec<Value> = entries.values().cloned().collect();
+                let conv = convert_elems(&vals, et).map_err(|mut e| {
+                    // re-key the path step with the map key
+                    if let Some(PathStep::Index(i)) = e.path.first().cloned() {
+                        if let Some(k) = entries.keys().nth(i) {
+                            e.path[0] = PathStep::Key(k.clone());
+                        }
+                    }
+                    e
+                })?;
+                Ok(Value::Map(entries.keys().cloned().zip(conv).collect()))
+            }
+            Type::Object(attrs) => {
+                let entries = match v {
+                    Value::Map(m) | Value::Object(m) => m,
+                    other => {
+                        return Err(ConvertError::new(mismatch_message(&other.type_of(), want)))
+                    }
+                };
+                let mut out = BTreeMap::new();
+                for (k, t) in attrs {
+                    let Some(e) = entries.get(k) else {
+                        return Err(ConvertError::new(format!("attribute {k:?} is required")));
+                    };
+                    let c = convert(e, t).map_err(|err| err.at(PathStep::Attr(k.clone())))?;
+                    out.insert(k.clone(), c);
+                }
+                Ok(Value::Object(out))
+            }
+        },
+    }
+}
+
+fn seq_elems(v: &Value, want: &Type) -> Result<Vec<Value>, ConvertError> {
+    match v {
+        Value::List(e) | Value::Set(e) | Value::Tuple(e) => Ok(e.clone()),
+        other => Err(ConvertError::new(mismatch_message(&other.type_of(), want))),
+    }
+}
+
+/// Converts every element to `et`; when `et` contains `any`, the elements are first
+/// unified to one common type (cty's rule for `list(any)` and friends).
+fn convert_elems(elems: &[Value], et: &Type) -> Result<Vec<Value>, ConvertError> {
+    let target = if has_dynamic(et) && !elems.is_empty() {
+        let types: Vec<Type> = elems
+            .iter()
+            .map(|e| {
+                let t = e.type_of();
+                if type_convertible(&t, et) {
+                    Ok(t)
+                } else {
+                    Err(ConvertError::new(mismatch_message(&t, et)))
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        match unify(&types) {
+            Some(u) => u,
+            None => {
+                return Err(ConvertError::new(
+                    "all elements must have the same type".to_string(),
+                ))
+            }
+        }
+    } else {
+        et.clone()
+    };
+    let mut out = Vec::with_capacity(elems.len());
+    for (i, e) in elems.iter().enumerate() {
+        // a concrete target with `any` inside (e.g. list(any) elements) keeps each element
+        out.push(convert(e, &target).map_err(|err| err.at(PathStep::Index(i)))?);
+    }
+    Ok(out)
+}
+
+fn convert_to_string(v: &Value) -> Result<Value, ConvertError> {
+    match v {
+        Value::String(_) => Ok(v.clone()),
+        Value::Number(n) => Ok(Value::String(format_number(*n))),
+        Value::Bool(b) => Ok(Value::String(b.to_string())),
+        other => Err(ConvertError::new(mismatch_message(
+            &other.type_of(),
+            &Type::String,
+        ))),
+    }
+}
+
+fn convert_to_number(v: &Value) -> Result<Value, ConvertError> {
+    match v {
+        Value::Number(_) => Ok(v.clone()),
+        Value::String(s) => parse_number(s)
+            .map(Value::Number)
+            .ok_or_else(|| ConvertError::new("a number is required")),
+        other => Err(ConvertError::new(mismatch_message(
+            &other.type_of(),
+            &Type::Number,
+        ))),
+    }
+}
+
+fn convert_to_bool(v: &Value) -> Result<Value, ConvertError> {
+    match v {
+        Value::Bool(_) => Ok(v.clone()),
+        Value::String(s) => match s.as_str() {
+            "true" | "1" => Ok(Value::Bool(true)),
+            "false" | "0" => Ok(Value::Bool(false)),
+            other => match other.to_ascii_lowercase().as_str() {
+                "true" => Err(ConvertError::new(
+                    "a bool is required; to convert from string, use lowercase \"true\"",
+                )),
+                "false" => Err(ConvertError::new(
+                    "a bool is required; to convert from string, use lowercase \"false\"",
+                )),
+                _ => Err(ConvertError::new("a bool is required")),
+            },
+        },
+        other => Err(ConvertError::new(mismatch_message(
+            &other.type_of(),
+            &Type::Bool,
+        ))),
+    }
+}
+
+/// The common type cty picks for values of the given types, if there is one:
+/// equal types stay; `any` wins; primitives unify to string when one is a string (a number
+/// and a bool do not unify); lists/sets/maps of one kind unify their elements; objects with
+/// the same attributes unify per attribute, otherwise to a map; tuples of the same length
+/// per element, otherwise to a list; a mix of tuples and lists gives a list, of objects and
+/// maps a map.
+pub fn unify(types: &[Type]) -> Option<Type> {
+    let first = match types.first() {
+        None => return Some(Type::Dynamic),
+        Some(t) => t,
+    };
+    if types.iter().all(|t| t == first) {
+        return Some(first.clone());
+    }
+    if types.contains(&Type::Dynamic) {
+        return Some(Type::Dynamic);
+    }
+    if types.iter().all(Type::is_primitive) {
+        if types.contains(&Type::String) {
+            return Some(Type::String);
+        }
+        return None;
+    }
+    if types.iter().all(|t| matches!(t, Type::Object(_))) {
+        let attr_sets: Vec<&BTreeMap<String, Type>> = types
+            .iter()
+            .filter_map(|t| match t {
+                Type::Object(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        let keys: Vec<&String> = attr_sets[0].keys().collect();
+        if attr_sets
+            .iter()
+            .all(|a| a.keys().collect::<Vec<_>>() == keys)
+        {
+            let mut out = BTreeMap::new();
+            for k in keys {
+                let ts: Vec<Type> = attr_sets.iter().filter_map(|a| a.get(k).cloned()).collect();
+                out.insert(k.clone(), unify(&ts)?);
+            }
+            return Some(Type::Object(out));
+        }
+        let all: Vec<Type> = attr_sets.iter().flat_map(|a| a.values().cloned()).collect();
+        return Some(Type::Map(Box::new(unify(&all)?)));
+    }
+    if types.iter().all(|t| matches!(t, Type::Tuple(_))) {
+        let tuples: Vec<&Vec<Type>> = types
+            .iter()
+            .filter_map(|t| match t {
+                Type::Tuple(ts) => Some(ts),
+                _ => None,
+            })
+            .collect();
+        let n = tuples[0].len();
+        if tuples.iter().all(|t| t.len() == n) {
+            let mut out = Vec::with_capacity(n);
+            for i in 0..n {
+                let ts: Vec<Type> = tuples.iter().map(|t| t[i].clone()).collect();
+                out.push(unify(&ts)?);
+            }
+            return Some(Type::Tuple(out));
+        }
+        let all: Vec<Type> = tuples.iter().flat_map(|t| t.iter().cloned()).collect();
+        return Some(Type::List(Box::new(unify(&all)?)));
+    }
+    // collections of one kind (tuples/objects mixed in are folded into their elements)
+    let mut elems = Vec::new();
+    let mut kind: Option<u8> = None;
+    for t in types {
+        let (k, es): (u8, Vec<Type>) = match t {
+            Type::List(e) => (0, vec![(**e).clone()]),
+            Type::Set(e) => (1, vec![(**e).clone()]),
+            Type::Tuple(ts) => (0, ts.clone()),
+            Type::Map(e) => (2, vec![(**e).clone()]),
+            Type::Object(a) => (2, a.values().cloned().collect()),
+            _ => return None,
+        };
+        match (kind, k) {
+            (None, _) => kind = Some(k),
+            (Some(a), b) if a == b => {}
+            // a tuple may become a set too
+            (Some(1), 0) if matches!(t, Type::Tuple(_)) => {}
+            (Some(0), 1) if types.iter().all(|x| !matches!(x, Type::List(_))) => kind = Some(1),
+            _ => return None,
+        }
+        elems.extend(es);
+    }
+    let e = Box::new(unify(&elems)?);
+    match kind {
+        Some(0) => Some(Type::List(e)),
+        Some(1) => Some(Type::Set(e)),
+        Some(2) => Some(Type::Map(e)),
+        _ => None,
+    }
+}
+
+/// Reads an HCL type expression from its source text: `string`, `number`, `bool`, `any`,
+/// `list(T)`, `set(T)`, `map(T)`, `tuple([T, ...])`, `object({name = T, ...})`.
+pub fn parse_type_expr(src: &str) -> Result<Type, ConvertError> {
+    let mut p = TypeParser {
+        s: src.as_bytes(),
+        i: 0,
+    };
+    let t = p.ty()?;
+    p.ws();
+    if p.i != p.s.len() {
+        return Err(ConvertError::new(format!(
+            "invalid type expression {src:?}"
+        )));
+    }
+    Ok(t)
+}
+
+struct TypeParser<'a> {
+    s: &'a [u8],
+    i: usize,
+}
+
+impl TypeParser<'_> {
+    fn ws(&mut self) {
+        while self.i < self.s.len() && (self.s[self.i] as char).is_ascii_whitespace() {
+            self.i += 1;
+        }
+    }
+
+    fn err(&self) -> ConvertError {
+        ConvertError::new(format!(
+            "invalid type expression {:?}",
+            String::from_utf8_lossy(self.s)
+        ))
+    }
+
+    fn eat(&mut self, c: u8) -> Result<(), ConvertError> {
+        self.ws();
+        if self.s.get(self.i) == Some(&c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.err())
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.s.get(self.i).copied()
+    }
+
+    fn ident(&mut self) -> Result<String, ConvertError> {
+        self.ws();
+        let start = self.i;
+        while self.i < self.s.len()
+            && (self.s[self.i].is_ascii_alphanumeric() || matches!(self.s[self.i], b'_' | b'-'))
+        {
+            self.i += 1;
+        }
+        if start == self.i {
+            return Err(self.err());
+        }
+        Ok(String::from_utf8_lossy(&self.s[start..self.i]).into_owned())
+    }
+
+    fn ty(&mut self) -> Result<Type, ConvertError> {
+        let name = self.ident()?;
+        match name.as_str() {
+            "string" => Ok(Type::String),
+            "number" => Ok(Type::Number),
+            "bool" => Ok(Type::Bool),
+            "any" => Ok(Type::Dynamic),
+            "list" | "set" | "map" => {
+                self.eat(b'(')?;
+                let e = Box::new(self.ty()?);
+                self.eat(b')')?;
+                Ok(match name.as_str() {
+                    "list" => Type::List(e),
+                    "set" => Type::Set(e),
+                    _ => Type::Map(e),
+                })
+            }
+            "tuple" => {
+                self.eat(b'(')?;
+                self.eat(b'[')?;
+                let mut ts = Vec::new();
+                while self.peek() != Some(b']') {
+                    ts.push(self.ty()?);
+                    if self.peek() == Some(b',') {
+                        self.i += 1;
+                    } else {
+                        break;
+                    }
+                }
+                self.eat(b']')?;
+                self.eat(b')')?;
+                Ok(Type::Tuple(ts))
+            }
+            "object" => {
+                self.eat(b'(')?;
+                self.eat(b'{')?;
+                let mut attrs = BTreeMap::new();
+                while self.peek() != Some(b'}') {
+                    let k = if self.peek() == Some(b'"') {
+                        self.quoted()?
+                    } else {
+                        self.ident()?
+                    };
+                    if self.peek() == Some(b':') {
+                        self.i += 1;
+                    } else {
+                        self.eat(b'=')?;
+                    }
+                    let t = self.ty()?;
+                    attrs.insert(k, t);
+                    if matches!(self.peek(), Some(b',') | Some(b'\n')) {
+                        self.i += 1;
+                    }
+                }
+                self.eat(b'}')?;
+                self.eat(b')')?;
+                Ok(Type::Object(attrs))
+            }
+            _ => Err(ConvertError::new(format!(
+                "the keyword {name:?} is not a valid type constructor"
+            ))),
+        }
+    }
+
+    fn quoted(&mut self) -> Result<String, ConvertError> {
+        self.eat(b'"')?;
+        let start = self.i;
+        while self.i < self.s.len() && self.s[self.i] != b'"' {
+            self.i += 1;
+        }
+        let k = String::from_utf8_lossy(&self.s[start..self.i]).into_owned();
+        self.eat(b'"')?;
+        Ok(k)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: &str) -> Value {
+        Value::string(x)
+    }
+
+    #[test]
+    fn primitives() {
+        let cases: Vec<(Value, Type, Result<Value, &str>)> = vec![
+            (s("42"), Type::Number, Ok(Value::int(42))),
+            (s("1.5"), Type::Number, Ok(Value::float(1.5))),
+            (s("1e3"), Type::Number, Ok(Value::int(1000))),
+            (s("abc"), Type::Number, Err("a number is required")),
+            (s(" 1"), Type::Number, Err("a number is required")),
+            (s("inf"), Type::Number, Err("a number is required")),
+            (Value::int(42), Type::String, Ok(s("42"))),
+            (Value::float(1.5), Type::String, Ok(s("1.5"))),
+            (Value::Bool(true), Type::String, Ok(s("true"))),
+            (s("false"), Type::Bool, Ok(Value::Bool(false))),
+            (s("1"), Type::Bool, Ok(Value::Bool(true))),
+            (s("yes"), Type::Bool, Err("a bool is required")),
+            (
+                Value::Bool(true),
+                Type::Number,
+                Err("number required, but have bool"),
+            ),
+            (
+                Value::Tuple(vec![s("a")]),
+                Type::String,
+                Err("string required, but have tuple"),
+            ),
+        ];
+        for (v, t, want) in cases {
+            let got = convert(&v, &t).map_err(|e| e.to_string());
+            assert_eq!(got, want.map_err(str::to_string), "convert({v:?}, {t})");
+        }
+    }
+
+    #[test]
+    fn collections() {
+        let tup = Value::Tuple(vec![Value::int(1), s("a")]);
+        assert_eq!(
+            convert(&tup, &Type::List(Box::new(Type::Dynamic))),
+            Ok(Value::List(vec![s("1"), s("a")]))
+        );
+        assert_eq!(
+            convert(&tup, &Type::Set(Box::new(Type::String))),
+            Ok(Value::Set(vec![s("1"), s("a")]))
+        );
+        let bad = Value::Tuple(vec![Value::int(1), Value::Bool(true)]);
+        assert!(convert(&bad, &Type::List(Box::new(Type::Dynamic))).is_err());
+        let err = convert(
+            &Value::Tuple(vec![s("x")]),
+            &Type::List(Box::new(Type::Number)),
+        )
+        .map_err(|e| e.to_string());
+        assert_eq!(err, Err("element 0: a number is required".to_string()));
+
+        let obj = Value::Object(
+            [("a".to_string(), Value::int(1)), ("b".to_string(), s("x"))]
+                .into_iter()
+                .collect(),
+        );
+        let m = convert(&obj, &Type::Map(Box::new(Type::String)));
+        assert_eq!(
+            m,
+            Ok(Value::Map(
+                [("a".to_string(), s("1")), ("b".to_string(), s("x"))]
+                    .into_iter()
+                    .collect()
+            ))
+        );
+        let want = Type::Object([("c".to_string(), Type::String)].into_iter().collect());
+        assert_eq!(
+            convert(&obj, &want).map_err(|e| e.to_string()),
+            Err("attribute \"c\" is required".to_string())
+        );
+        let want = Type::Object([("a".to_string(), Type::String)].into_iter().collect());
+        assert_eq!(
+            convert(&obj, &want),
+            Ok(Value::Object(
+                [("a".to_string(), s("1"))].into_iter().collect()
+            ))
+        );
+        assert_eq!(
+            convert(&Value::null(), &Type::String),
+            Ok(Value::Null(Type::String))
+        );
+    }
+
+    #[test]
+    fn unification() {
+        assert_eq!(unify(&[Type::Number, Type::String]), Some(Type::String));
+        assert_eq!(unify(&[Type::Number, Type::Bool]), None);
+        assert_eq!(unify(&[Type::Number, Type::Number]), Some(Type::Number));
+        assert_eq!(unify(&[]), Some(Type::Dynamic));
+        let o1 = Type::Object([("a".to_string(), Type::Number)].into_iter().collect());
+        let o2 = Type::Object([("b".to_string(), Type::String)].into_iter().collect());
+        assert_eq!(unify(&[o1, o2]), Some(Type::Map(Box::new(Type::String))));
+        let t1 = Type::Tuple(vec![Type::Number]);
+        let t2 = Type::Tuple(vec![Type::String, Type::String]);
+        assert_eq!(unify(&[t1, t2]), Some(Type::List(Box::new(Type::String))));
+    }
+
+    #[test]
+    fn display_strings() {
+        let cases = [
+            (Value::float(1.5), "1.5"),
+            (Value::int(42), "42"),
+            (Value::float(0.1 + 0.2), "0.3"),
+            (Value::float(10.0 / 4.0), "2.5"),
+            (Value::Number(Number::Float(f64::INFINITY)), "+Inf"),
+            (Value::Number(Number::Float(f64::NEG_INFINITY)), "-Inf"),
+            (Value::float(1e21), "1000000000000000000000"),
+            (Value::float(1e-7), "0.0000001"),
+            (Value::Bool(false), "false"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(to_display_string(&v).as_deref(), Ok(want), "{v:?}");
+        }
+        assert!(to_display_string(&Value::null()).is_err());
+        assert!(to_display_string(&Value::List(vec![])).is_err());
+    }
+
+    #[test]
+    fn type_expressions() {
+        let cases = [
+            ("number", "number"),
+            ("list(string)", "list(string)"),
+            ("map( any )", "map(any)"),
+            ("tuple([string, number])", "tuple([string, number])"),
+            (
+                "object({a=string, b = list(number)})",
+                "object({a=string, b=list(number)})",
+            ),
+        ];
+        for (src, want) in cases {
+            assert_eq!(
+                parse_type_expr(src).map(|t| t.to_string()).as_deref(),
+                Ok(want)
+            );
+        }
+        assert!(parse_type_expr("strin").is_err());
+        assert!(parse_type_expr("list(").is_err());
+        assert!(parse_type_expr("list(string) x").is_err());
+    }
+}
