@@ -1,7 +1,9 @@
 //! `kiln bake`: resolve bake files into targets; `--print` shows them as buildx does.
 
+use crate::bake::{self, print, BakeError, Request};
 use crate::error::Error;
 use clap::Args;
+use std::io::Write;
 
 #[derive(Debug, Args)]
 pub struct BakeArgs {
@@ -61,6 +63,132 @@ pub struct BakeArgs {
 }
 
 pub fn run(args: BakeArgs) -> Result<(), Error> {
-    let _ = args;
-    super::not_available("kiln bake")
+    if args.print && args.list.is_some() {
+        return Err(usage("--print and --list are mutually exclusive"));
+    }
+    let mut sets = args.set.clone();
+    if args.push {
+        sets.push("*.push=true".into());
+    }
+    if args.load {
+        sets.push("*.load=true".into());
+    }
+    if args.check {
+        sets.push("*.call=check".into());
+    } else if let Some(call) = args.call.as_deref().filter(|c| *c != "build") {
+        sets.push(format!("*.call={call}"));
+    }
+    if args.no_cache {
+        sets.push("*.no-cache=true".into());
+    }
+    if args.pull {
+        sets.push("*.pull=true".into());
+    }
+    if let Some(s) = args.sbom.as_deref().filter(|s| !s.is_empty()) {
+        sets.push(format!("*.attest={}", bake::entries::Attest::canonical("sbom", s)));
+    }
+    if let Some(p) = args.provenance.as_deref().filter(|s| !s.is_empty()) {
+        sets.push(format!(
+            "*.attest={}",
+            bake::entries::Attest::canonical("provenance", p)
+        ));
+    }
+    let req = Request {
+        files: args.files.clone(),
+        targets: args.targets.clone(),
+        sets,
+        vars: args.vars.clone(),
+        env: std::env::vars().collect(),
+    };
+    let loaded = bake::load(&req, &mut std::io::stdin())?;
+    if let Some(list) = &args.list {
+        let (kind, json) = parse_list(list)?;
+        let out = if kind == "variables" {
+            print::list_variables(&loaded.config.variables, json)
+        } else {
+            print::list_targets(&list_entries(&loaded.config), json)
+        };
+        return write_stdout(&out);
+    }
+    let resolved = bake::resolve(&req, &loaded)?;
+    if args.print {
+        return write_stdout(&print::print_json(&resolved));
+    }
+    bake::graph::build_order(&resolved.targets).map_err(BakeError::Resolve)?;
+    super::not_available("building bake targets (kiln bake without --print)")
+}
+
+fn usage(msg: &str) -> Error {
+    Error::Usage {
+        message: msg.to_string(),
+        hint: None,
+    }
+}
+
+fn write_stdout(s: &str) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(s.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|source| Error::Io {
+            context: "writing to stdout".into(),
+            source,
+        })
+}
+
+/// `--list targets|variables` or `type=targets,format=json`.
+fn parse_list(input: &str) -> Result<(String, bool), Error> {
+    let fields = bake::csv::fields(input, ',').map_err(|e| usage(&e))?;
+    let mut kind = String::new();
+    let mut format = String::new();
+    if fields.len() == 1 && fields[0] == input && !input.starts_with("type=") {
+        kind = input.to_string();
+    } else {
+        for f in &fields {
+            let (k, v) = f
+                .split_once('=')
+                .ok_or_else(|| usage(&format!("invalid value {f}")))?;
+            match k.trim().to_lowercase().as_str() {
+                "type" => kind = v.to_string(),
+                "format" => format = v.to_string(),
+                other => return Err(usage(&format!("unexpected key '{other}' in '{f}'"))),
+            }
+        }
+    }
+    if kind != "targets" && kind != "variables" {
+        return Err(usage(&format!("invalid list type {kind:?}")));
+    }
+    match format.as_str() {
+        "" | "table" => Ok((kind, false)),
+        "json" => Ok((kind, true)),
+        other => Err(usage(&format!("invalid list format {other:?}"))),
+    }
+}
+
+fn list_entries(cfg: &bake::config::Config) -> Vec<print::ListEntry> {
+    let mut entries: Vec<print::ListEntry> = Vec::new();
+    for t in &cfg.targets {
+        entries.push(print::ListEntry {
+            name: t.name.clone(),
+            description: t.description.clone(),
+            group: false,
+        });
+    }
+    for g in &cfg.groups {
+        let mut names = g.targets.clone();
+        names.sort();
+        let joined = names.join(", ");
+        let description = match (g.description.is_empty(), joined.is_empty()) {
+            (_, true) => g.description.clone(),
+            (true, false) => joined,
+            (false, false) => format!("{} ({joined})", g.description),
+        };
+        entries.push(print::ListEntry {
+            name: g.name.clone(),
+            description,
+            group: true,
+        });
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    entries.retain(|e| !e.name.starts_with('_'));
+    entries
 }
