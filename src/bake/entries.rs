@@ -368,11 +368,6 @@ impl Secret {
             return Secret::parse(s);
         }
         let m = string_map(v)?;
-        for k in m.keys() {
-            if !["id", "src", "env"].contains(&k.as_str()) {
-                return Err(format!("unsupported attribute \"{k}\""));
-            }
-        }
         Ok(Secret {
             id: m.get("id").cloned().unwrap_or_default(),
             src: m.get("src").cloned().unwrap_or_default(),

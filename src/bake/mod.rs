@@ -229,7 +229,7 @@ pub fn resolve(req: &Request, loaded: &Loaded) -> Result<resolve::Resolved, Bake
         }
     }
     for t in r.targets.values_mut() {
-        validate::check_target(t).map_err(BakeError::Invalid)?;
+        validate::check_target(t, &req.env).map_err(BakeError::Invalid)?;
     }
     Ok(r)
 }

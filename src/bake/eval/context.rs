@@ -98,13 +98,8 @@ impl<'d> Context<'d> {
                     }
                 }
                 "target" | "group" => check_labels(b)?,
-                other => {
-                    return Err(EvalError::new(
-                        "Unsupported block type",
-                        format!("Blocks of type \"{other}\" are not expected here."),
-                    )
-                    .at(b.src, b.span.clone()))
-                }
+                // buildx ignores blocks it does not know (e.g. compose-only ones).
+                _ => {}
             }
         }
         let mut attrs = HashMap::new();

@@ -104,7 +104,10 @@ fn primitive(name: &str, text: &str, t: &Type) -> Result<Value, String> {
 }
 
 fn from_csv(name: &str, text: &str, t: &Type) -> Result<Value, String> {
-    let fields = csv::fields(text, ',')?;
+    if text.is_empty() {
+        return Err(format!("failed to parse {text} as CSV: EOF"));
+    }
+    let fields = csv::fields(text, ',').map_err(|e| format!("failed to parse {text} as CSV: {e}"))?;
     let unsupported = || format!("unsupported type {} for CSV specification", t.friendly_name());
     match t {
         Type::List(e) | Type::Set(e) => {
