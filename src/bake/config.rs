@@ -138,7 +138,7 @@ pub fn evaluate(doc: &Document, inputs: Inputs, file_relative: bool) -> Result<C
     for (old, mut new) in renamed {
         let mut seen = std::collections::HashSet::new();
         new.retain(|n| seen.insert(n.clone()));
-        if new.len() == 1 && new[0] == old {
+        if new.is_empty() || (new.len() == 1 && new[0] == old) {
             continue;
         }
         cfg.groups.push(Group {

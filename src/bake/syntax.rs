@@ -179,15 +179,15 @@ impl Document {
                 continue;
             }
             if TOP_BLOCKS.contains(&key.as_str()) {
-                let labelled = val.as_object().ok_or_else(|| {
-                    err(format!(
-                        "\"{key}\" must be an object of named {key} blocks"
-                    ))
-                })?;
-                for (label, bodies) in labelled {
-                    for body in json_bodies(bodies) {
-                        let block = json_block(src, key, label, body).map_err(&err)?;
-                        self.blocks.push(block);
+                for group in json_bodies(val) {
+                    let labelled = group.as_object().ok_or_else(|| {
+                        err(format!("\"{key}\" must be an object of named {key} blocks"))
+                    })?;
+                    for (label, bodies) in labelled {
+                        for body in json_bodies(bodies) {
+                            let block = json_block(src, key, label, body).map_err(&err)?;
+                            self.blocks.push(block);
+                        }
                     }
                 }
             } else {

@@ -73,11 +73,15 @@ pub fn run(args: BakeArgs) -> Result<(), Error> {
     if args.load {
         sets.push("*.load=true".into());
     }
-    if args.check {
-        sets.push("*.call=check".into());
-    } else if let Some(call) = args.call.as_deref().filter(|c| *c != "build") {
-        sets.push(format!("*.call={call}"));
+    let call = if args.check {
+        Some("check")
+    } else {
+        args.call.as_deref()
+    };
+    if let Some(name) = call.map(parse_call).transpose()?.flatten() {
+        sets.push(format!("*.call={name}"));
     }
+    check_entitlements(&args.allow)?;
     if args.no_cache {
         sets.push("*.no-cache=true".into());
     }
@@ -191,4 +195,48 @@ fn list_entries(cfg: &bake::config::Config) -> Vec<print::ListEntry> {
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     entries.retain(|e| !e.name.starts_with('_'));
     entries
+}
+
+/// `--call`: a method name (`check` means `lint`) and optional `format=`/`ignorestatus=`.
+fn parse_call(s: &str) -> Result<Option<String>, Error> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    let mut name = String::new();
+    for field in bake::csv::fields(s, ',').map_err(|e| usage(&e))? {
+        match field.split_once('=') {
+            Some(("format", _)) => {}
+            Some(("ignorestatus", v)) => {
+                bake::eval::varenv::parse_bool(v).ok_or_else(|| {
+                    usage(&format!("invalid ignorestatus print value: {v}"))
+                })?;
+            }
+            Some(_) => return Err(usage(&format!("invalid print field: {field}"))),
+            None if !name.is_empty() => return Err(usage(&format!("invalid print value: {s}"))),
+            None => name = field,
+        }
+    }
+    if name == "check" {
+        name = "lint".into();
+    }
+    Ok((name != "build").then_some(name))
+}
+
+/// `--allow` values buildx knows.
+fn check_entitlements(allow: &[String]) -> Result<(), Error> {
+    for e in allow {
+        match e.as_str() {
+            "network.host" | "security.insecure" | "ssh" | "buildx.local.delete" => continue,
+            _ => {}
+        }
+        let (k, _) = e.split_once('=').unwrap_or((e.as_str(), ""));
+        match k {
+            "device" | "fs.read" | "fs.write" | "fs" | "image.push" | "image.load" | "image" => {}
+            "buildx.local.delete" => {
+                return Err(usage("buildx.local.delete does not accept a value"));
+            }
+            other => return Err(usage(&format!("unknown entitlement key {other:?}"))),
+        }
+    }
+    Ok(())
 }

@@ -544,6 +544,7 @@ impl Resolver for Context<'_> {
         }
         let fields = crate::bake::model::fields_of(kind);
         match attr {
+            Some("name") => Ok(Value::String(name.to_string())),
             Some(a) => {
                 if !fields.contains(&a) {
                     return Err(EvalError::new(
