@@ -2,12 +2,43 @@
 //! semantics. `try` and `can` are not here: they are lazy and live in the evaluator.
 //!
 //! Interface used by the evaluator: [`lookup`] a function by name, check its arity with
-//! [`Function::accepts`], then call [`Function::call`].
+//! [`Function::accepts`], then [`Function::call`] it. A failed call gives a [`FuncError`];
+//! [`FuncError::diagnostic`] renders it as HCL does ("Invalid function argument" /
+//! "Invalid value for \"str\" parameter: ..." when an argument is to blame, "Error in
+//! function call" / "Call to function \"x\" failed: ..." otherwise).
+//!
+//! Arguments are converted to each parameter's type with cty's rules (`upper(1)` is
+//! `"1"`). A null argument is an error unless the function accepts nulls; a call with an
+//! unknown argument returns an unknown result.
+//!
+//! `convert(value, type)`: the evaluator passes the type expression's *source text* as a
+//! `Value::String` (e.g. `"list(string)"`), which [`super::convert::parse_type_expr`]
+//! reads; it may equally call [`super::convert::convert`] with a parsed [`Type`] itself.
+//!
+//! `byteslen`/`bytesslice` take cty's capsule "bytes" type, which no bake expression can
+//! produce: like buildx, they always fail with "bytes required, but have ...".
 
-use super::value::Value;
+mod args;
+mod cidr;
+mod collections;
+mod crypto;
+mod encoding;
+mod format;
+mod numeric;
+mod regex;
+mod semver;
+mod sets;
+mod strings;
+mod time;
+
+#[cfg(test)]
+mod tests;
+
+use super::value::{Type, Value};
 
 /// An error from a function call. `arg` is the 0-based index of the offending argument,
 /// when one is to blame (the evaluator points the diagnostic at it).
+/// `message` is cty's bare text, without a final period.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct FuncError {
@@ -27,6 +58,23 @@ impl FuncError {
         FuncError {
             message: message.into(),
             arg: Some(arg),
+        }
+    }
+
+    /// The (summary, detail) pair HCL shows for this error in a call to `func`, e.g.
+    /// `("Invalid function argument", "Invalid value for \"value\" parameter: a number is
+    /// required.")` or `("Error in function call", "Call to function \"length\" failed:
+    /// collection must be a list, a map or a tuple.")`.
+    pub fn diagnostic(&self, func: &Function) -> (String, String) {
+        match self.arg.and_then(|i| func.param_name(i)) {
+            Some(param) => (
+                "Invalid function argument".to_string(),
+                format!("Invalid value for {param:?} parameter: {}.", self.message),
+            ),
+            None => (
+                "Error in function call".to_string(),
+                format!("Call to function {:?} failed: {}.", func.name, self.message),
+            ),
         }
     }
 }
@@ -52,13 +100,196 @@ impl Function {
         }
     }
 
+    /// The name of the parameter that receives argument `i`.
+    pub fn param_name(&self, i: usize) -> Option<&'static str> {
+        self.params.get(i).copied().or(self.variadic)
+    }
+
+    /// Calls the function. A wrong number of arguments is an error (not a panic); any
+    /// unknown argument gives an unknown result (except for the few functions that look
+    /// inside unknown values themselves).
     pub fn call(&self, args: &[Value]) -> Result<Value, FuncError> {
+        if !self.accepts(args.len()) {
+            return Err(FuncError::new(format!(
+                "function {:?} takes {}{} argument(s), but {} were given",
+                self.name,
+                if self.variadic.is_some() {
+                    "at least "
+                } else {
+                    ""
+                },
+                self.params.len(),
+                args.len()
+            )));
+        }
+        if !UNKNOWN_AWARE.contains(&self.name) && args.iter().any(Value::contains_unknown) {
+            return Ok(Value::Unknown(Type::Dynamic));
+        }
         (self.imp)(args)
     }
 }
 
+/// Functions that handle unknown arguments themselves.
+const UNKNOWN_AWARE: &[&str] = &["coalesce", "convert", "length"];
+
+macro_rules! f {
+    ($name:literal, [$($p:literal),*], $imp:path) => {
+        Function { name: $name, params: &[$($p),*], variadic: None, imp: $imp }
+    };
+    ($name:literal, [$($p:literal),*], $var:literal, $imp:path) => {
+        Function { name: $name, params: &[$($p),*], variadic: Some($var), imp: $imp }
+    };
+}
+
 /// All functions, sorted by name.
-static FUNCTIONS: &[Function] = &[];
+static FUNCTIONS: &[Function] = &[
+    f!("absolute", ["num"], numeric::absolute),
+    f!("add", ["a", "b"], numeric::add),
+    f!("and", ["a", "b"], numeric::and),
+    f!("base64decode", ["str"], encoding::base64decode),
+    f!("base64encode", ["str"], encoding::base64encode),
+    f!("basename", ["path"], strings::basename),
+    f!("bcrypt", ["str"], "cost", crypto::bcrypt),
+    f!("byteslen", ["buf"], encoding::byteslen),
+    f!(
+        "bytesslice",
+        ["buf", "offset", "length"],
+        encoding::bytesslice
+    ),
+    f!("ceil", ["num"], numeric::ceil),
+    f!("chomp", ["str"], strings::chomp),
+    f!("chunklist", ["list", "size"], collections::chunklist),
+    f!("cidrhost", ["prefix", "hostnum"], cidr::cidrhost),
+    f!("cidrnetmask", ["prefix"], cidr::cidrnetmask),
+    f!(
+        "cidrsubnet",
+        ["prefix", "newbits", "netnum"],
+        cidr::cidrsubnet
+    ),
+    f!("cidrsubnets", ["prefix"], "newbits", cidr::cidrsubnets),
+    f!("coalesce", [], "vals", collections::coalesce),
+    f!("coalescelist", [], "vals", collections::coalescelist),
+    f!("compact", ["list"], collections::compact),
+    f!("concat", [], "seqs", collections::concat),
+    f!("contains", ["list", "value"], collections::contains),
+    f!("convert", ["value", "type"], encoding::convert),
+    f!("csvdecode", ["str"], encoding::csvdecode),
+    f!("dirname", ["path"], strings::dirname),
+    f!("distinct", ["list"], collections::distinct),
+    f!("divide", ["a", "b"], numeric::divide),
+    f!("element", ["list", "index"], collections::element),
+    f!("equal", ["a", "b"], numeric::equal),
+    f!("flatten", ["list"], collections::flatten),
+    f!("floor", ["num"], numeric::floor),
+    f!("format", ["format"], "args", format::format),
+    f!("formatdate", ["format", "time"], time::formatdate),
+    f!("formatlist", ["format"], "args", format::formatlist),
+    f!("formattimestamp", ["format", "time"], time::formattimestamp),
+    f!("greaterthan", ["a", "b"], numeric::greaterthan),
+    f!(
+        "greaterthanorequalto",
+        ["a", "b"],
+        numeric::greaterthanorequalto
+    ),
+    f!("hasindex", ["collection", "key"], collections::hasindex),
+    f!("homedir", [], strings::homedir),
+    f!("indent", ["spaces", "str"], strings::indent),
+    f!("index", ["collection", "key"], collections::index),
+    f!("indexof", ["list", "value"], collections::indexof),
+    f!("int", ["num"], numeric::int),
+    f!("join", ["separator"], "lists", strings::join),
+    f!("jsondecode", ["str"], encoding::jsondecode),
+    f!("jsonencode", ["val"], encoding::jsonencode),
+    f!("keys", ["inputMap"], collections::keys),
+    f!("length", ["collection"], collections::length),
+    f!("lessthan", ["a", "b"], numeric::lessthan),
+    f!("lessthanorequalto", ["a", "b"], numeric::lessthanorequalto),
+    f!("log", ["num", "base"], numeric::log),
+    f!(
+        "lookup",
+        ["inputMap", "key", "default"],
+        collections::lookup
+    ),
+    f!("lower", ["str"], strings::lower),
+    f!("max", [], "numbers", numeric::max),
+    f!("md5", ["str"], crypto::md5),
+    f!("merge", [], "maps", collections::merge),
+    f!("min", [], "numbers", numeric::min),
+    f!("modulo", ["a", "b"], numeric::modulo),
+    f!("multiply", ["a", "b"], numeric::multiply),
+    f!("negate", ["num"], numeric::negate),
+    f!("not", ["val"], numeric::not),
+    f!("notequal", ["a", "b"], numeric::notequal),
+    f!("or", ["a", "b"], numeric::or),
+    f!("parseint", ["number", "base"], numeric::parseint),
+    f!("pow", ["num", "power"], numeric::pow),
+    f!("range", [], "params", collections::range),
+    f!("regex", ["pattern", "string"], regex::regex),
+    f!(
+        "regex_replace",
+        ["str", "substr", "replace"],
+        regex::regex_replace
+    ),
+    f!("regexall", ["pattern", "string"], regex::regexall),
+    f!("replace", ["str", "substr", "replace"], strings::replace),
+    f!("reverse", ["str"], strings::reverse),
+    f!("reverselist", ["list"], collections::reverselist),
+    f!(
+        "rsadecrypt",
+        ["ciphertext", "privatekey"],
+        crypto::rsadecrypt
+    ),
+    f!("sanitize", ["name"], strings::sanitize),
+    f!("semvercmp", ["version", "contraint"], semver::semvercmp),
+    f!("sethaselement", ["set", "elem"], sets::sethaselement),
+    f!(
+        "setintersection",
+        ["first_set"],
+        "other_sets",
+        sets::setintersection
+    ),
+    f!("setproduct", [], "sets", sets::setproduct),
+    f!("setsubtract", ["a", "b"], sets::setsubtract),
+    f!(
+        "setsymmetricdifference",
+        ["first_set"],
+        "other_sets",
+        sets::setsymmetricdifference
+    ),
+    f!("setunion", ["first_set"], "other_sets", sets::setunion),
+    f!("sha1", ["str"], crypto::sha1),
+    f!("sha256", ["str"], crypto::sha256),
+    f!("sha512", ["str"], crypto::sha512),
+    f!("signum", ["num"], numeric::signum),
+    f!(
+        "slice",
+        ["list", "start_index", "end_index"],
+        collections::slice
+    ),
+    f!("sort", ["list"], collections::sort),
+    f!("split", ["separator", "str"], strings::split),
+    f!("strlen", ["str"], strings::strlen),
+    f!("substr", ["str", "offset", "length"], strings::substr),
+    f!("subtract", ["a", "b"], numeric::subtract),
+    f!("timeadd", ["timestamp", "duration"], time::timeadd),
+    f!("timestamp", [], time::timestamp),
+    f!("title", ["str"], strings::title),
+    f!("trim", ["str", "cutset"], strings::trim),
+    f!("trimprefix", ["str", "prefix"], strings::trimprefix),
+    f!("trimspace", ["str"], strings::trimspace),
+    f!("trimsuffix", ["str", "suffix"], strings::trimsuffix),
+    f!(
+        "unixtimestampparse",
+        ["unix_timestamp"],
+        time::unixtimestampparse
+    ),
+    f!("upper", ["str"], strings::upper),
+    f!("urlencode", ["str"], encoding::urlencode),
+    f!("uuidv4", [], crypto::uuidv4),
+    f!("uuidv5", ["namespace", "name"], crypto::uuidv5),
+    f!("values", ["mapping"], collections::values),
+    f!("zipmap", ["keys", "values"], collections::zipmap),
+];
 
 /// Finds a function by name.
 pub fn lookup(name: &str) -> Option<&'static Function> {
@@ -71,4 +302,9 @@ pub fn lookup(name: &str) -> Option<&'static Function> {
 /// The names of all functions (for "did you mean" hints).
 pub fn names() -> impl Iterator<Item = &'static str> {
     FUNCTIONS.iter().map(|f| f.name)
+}
+
+/// Calls the function `name` with `args`: `None` if there is no such function.
+pub fn call(name: &str, args: &[Value]) -> Option<Result<Value, FuncError>> {
+    lookup(name).map(|f| f.call(args))
 }

@@ -1,0 +1,93 @@
+//! Argument helpers: fetch argument `i`, refuse null, convert it to the parameter's type
+//! with cty's rules, and turn failures into argument errors.
+
+use super::FuncError;
+use crate::bake::eval::convert;
+use crate::bake::eval::value::{Number, Type, Value};
+
+pub(super) const NULL_ARG: &str = "argument must not be null";
+
+/// Argument `i`, which may be null.
+pub(super) fn any(args: &[Value], i: usize) -> Result<&Value, FuncError> {
+    args.get(i)
+        .ok_or_else(|| FuncError::new(format!("missing argument {}", i + 1)))
+}
+
+/// Argument `i`, not null.
+pub(super) fn present(args: &[Value], i: usize) -> Result<&Value, FuncError> {
+    let v = any(args, i)?;
+    if v.is_null() {
+        return Err(FuncError::arg(i, NULL_ARG));
+    }
+    Ok(v)
+}
+
+/// Argument `i` converted to `t`, not null.
+pub(super) fn typed(args: &[Value], i: usize, t: &Type) -> Result<Value, FuncError> {
+    let v = present(args, i)?;
+    convert::convert(v, t).map_err(|e| FuncError::arg(i, e.to_string()))
+}
+
+pub(super) fn string(args: &[Value], i: usize) -> Result<String, FuncError> {
+    match typed(args, i, &Type::String)? {
+        Value::String(s) => Ok(s),
+        _ => Err(FuncError::arg(i, "string required")),
+    }
+}
+
+pub(super) fn number(args: &[Value], i: usize) -> Result<Number, FuncError> {
+    match typed(args, i, &Type::Number)? {
+        Value::Number(n) => Ok(n),
+        _ => Err(FuncError::arg(i, "a number is required")),
+    }
+}
+
+pub(super) fn boolean(args: &[Value], i: usize) -> Result<bool, FuncError> {
+    match typed(args, i, &Type::Bool)? {
+        Value::Bool(b) => Ok(b),
+        _ => Err(FuncError::arg(i, "a bool is required")),
+    }
+}
+
+/// The message cty gives when a number does not fit a Go int.
+pub(super) const WHOLE: &str =
+    "value must be a whole number, between -9223372036854775808 and 9223372036854775807";
+
+/// A whole number argument.
+pub(super) fn integer(args: &[Value], i: usize) -> Result<i64, FuncError> {
+    number(args, i)?
+        .as_i64()
+        .ok_or_else(|| FuncError::arg(i, WHOLE))
+}
+
+/// A sequence argument (list, set or tuple) converted to `list(elem)`; returns elements.
+pub(super) fn list_of(args: &[Value], i: usize, elem: &Type) -> Result<Vec<Value>, FuncError> {
+    match typed(args, i, &Type::List(Box::new(elem.clone())))? {
+        Value::List(v) => Ok(v),
+        _ => Err(FuncError::arg(i, "list required")),
+    }
+}
+
+pub(super) fn strings(v: Vec<String>) -> Value {
+    Value::List(v.into_iter().map(Value::String).collect())
+}
+
+/// cty's equality for two known values: same type and same content (numbers by value).
+pub(super) fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Null(_), Value::Null(_)) => true,
+        (Value::Number(x), Value::Number(y)) => x == y,
+        (Value::List(x), Value::List(y))
+        | (Value::Set(x), Value::Set(y))
+        | (Value::Tuple(x), Value::Tuple(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| values_equal(p, q))
+        }
+        (Value::Map(x), Value::Map(y)) | (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
+        }
+        _ => a == b,
+    }
+}
