@@ -550,6 +550,10 @@ pub fn parse_policies(v: &Value) -> Result<Vec<Policy>> {
         .collect()
 }
 
+const RESOURCE_KEYS: &[&str] = &[
+    "memory", "memory-swap", "cpu-shares", "cpu-period", "cpu-quota", "cpuset-cpus", "cpuset-mems",
+];
+
 /// `resources` limits.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Resources {
@@ -602,7 +606,10 @@ impl Resources {
                     ))
                 }
             };
-            r.set_field(k, &text)?;
+            // Unknown keys are ignored in the file (but rejected by `--set`).
+            if r.set_field(k, &text).is_err() && RESOURCE_KEYS.contains(&k.as_str()) {
+                r.set_field(k, &text)?;
+            }
         }
         Ok(r)
     }

@@ -157,6 +157,9 @@ impl<'r> Evaluator<'r> {
                 if name == "try" || name == "can" {
                     return self.lazy_call(name, call.args.iter().collect());
                 }
+                if name == "convert" && call.args.len() == 2 {
+                    return self.convert_call(call.args.iter().collect());
+                }
                 let mut args = Vec::with_capacity(call.args.len());
                 for a in call.args.iter() {
                     args.push(self.eval(a)?);
@@ -419,6 +422,21 @@ impl<'r> Evaluator<'r> {
             "Error in function call",
             "Call to function \"try\" failed: no expression succeeded.",
         ))
+    }
+
+    /// `convert(value, type)`: the second argument is a type expression, not a value.
+    fn convert_call(&mut self, args: Vec<&Expression>) -> Result<Value> {
+        let value = self.eval(args[0])?;
+        let ty = super::typeexpr::type_of_expr(args[1])
+            .map_err(|e| e.at(self.src, args[1].span()))?
+            .unwrap_or(Type::Dynamic);
+        super::convert::convert(&value, &ty).map_err(|e| {
+            EvalError::new(
+                "Invalid function argument",
+                format!("Invalid value for \"value\" parameter: {e}."),
+            )
+            .at(self.src, args[0].span())
+        })
     }
 
     fn eval_template(&mut self, t: &Template) -> Result<Value> {
