@@ -53,22 +53,26 @@ pub fn evaluate(doc: &Document, inputs: Inputs, file_relative: bool) -> Result<C
                 Some(e) => e,
                 None => {
                     renamed.push((block.name().to_string(), Vec::new()));
-                    renamed.last_mut().ok_or_else(|| EvalError::new("internal", "renamed"))?
+                    renamed
+                        .last_mut()
+                        .ok_or_else(|| EvalError::new("internal", "renamed"))?
                 }
             };
             entry.1.extend(insts.iter().map(|i| i.name.clone()));
         }
         for (i, inst) in insts.iter().enumerate() {
-            let fields = if block.kind == "target" { TARGET_FIELDS } else { GROUP_FIELDS };
+            let fields = if block.kind == "target" {
+                TARGET_FIELDS
+            } else {
+                GROUP_FIELDS
+            };
             for attr in &block.attrs {
                 if attr.name == "matrix" || attr.name == "name" {
                     continue;
                 }
                 if !fields.contains(&attr.name.as_str()) {
-                    let mut detail = format!(
-                        "An argument named \"{}\" is not expected here.",
-                        attr.name
-                    );
+                    let mut detail =
+                        format!("An argument named \"{}\" is not expected here.", attr.name);
                     if let Some(s) = suggest::closest(&attr.name, fields.iter().copied()) {
                         detail.push_str(&format!(" Did you mean \"{s}\"?"));
                     }
@@ -97,7 +101,8 @@ pub fn evaluate(doc: &Document, inputs: Inputs, file_relative: bool) -> Result<C
                 }
                 for f in GROUP_FIELDS {
                     if let Some(v) = ctx.instance_attr(inst, i, f)? {
-                        g.set_field(f, &v).map_err(|e| field_error(block, f, e.message))?;
+                        g.set_field(f, &v)
+                            .map_err(|e| field_error(block, f, e.message))?;
                     }
                 }
                 // A repeated group replaces the earlier one.
@@ -112,7 +117,8 @@ pub fn evaluate(doc: &Document, inputs: Inputs, file_relative: bool) -> Result<C
                 };
                 for f in TARGET_FIELDS {
                     if let Some(v) = ctx.instance_attr(inst, i, f)? {
-                        t.set_field(f, &v).map_err(|e| field_error(block, f, e.message))?;
+                        t.set_field(f, &v)
+                            .map_err(|e| field_error(block, f, e.message))?;
                     }
                 }
                 t.default_context_base = Some(base.clone().unwrap_or_default());
@@ -158,7 +164,8 @@ fn field_error(block: &super::syntax::Block, field: &str, message: String) -> Ev
     let attr = block.attr(field);
     EvalError::new("Unsuitable value type", message).at(
         block.src,
-        attr.and_then(|a| a.expr_span()).or_else(|| block.span.clone()),
+        attr.and_then(|a| a.expr_span())
+            .or_else(|| block.span.clone()),
     )
 }
 
@@ -202,7 +209,11 @@ pub fn local_file_dir(name: &str) -> Option<String> {
         .parent()
         .map(|p| p.to_string_lossy().to_string())
         .unwrap_or_default();
-    Some(if parent.is_empty() { ".".into() } else { parent })
+    Some(if parent.is_empty() {
+        ".".into()
+    } else {
+        parent
+    })
 }
 
 pub fn is_remote_url(s: &str) -> bool {
@@ -233,7 +244,13 @@ fn rebase_context_paths(cfg: &mut Config) {
     let snapshot: Vec<(String, Option<String>, Option<String>)> = cfg
         .targets
         .iter()
-        .map(|t| (t.name.clone(), t.context_base.clone(), t.default_context_base.clone()))
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.context_base.clone(),
+                t.default_context_base.clone(),
+            )
+        })
         .collect();
     for t in &mut cfg.targets {
         if let Some(r) = &t.context_base_ref {

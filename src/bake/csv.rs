@@ -23,7 +23,9 @@ pub fn fields(input: &str, sep: char) -> Result<Vec<String>, String> {
             in_quotes = true;
             field_started_quoted = true;
         } else if c == '"' {
-            return Err(format!("parse error: bare \" in non-quoted field in {input:?}"));
+            return Err(format!(
+                "parse error: bare \" in non-quoted field in {input:?}"
+            ));
         } else if c == sep {
             out.push(std::mem::take(&mut cur));
             field_started_quoted = false;
@@ -35,7 +37,9 @@ pub fn fields(input: &str, sep: char) -> Result<Vec<String>, String> {
         }
     }
     if in_quotes {
-        return Err(format!("parse error: extraneous or missing \" in quoted-field in {input:?}"));
+        return Err(format!(
+            "parse error: extraneous or missing \" in quoted-field in {input:?}"
+        ));
     }
     out.push(cur);
     Ok(out)

@@ -66,7 +66,9 @@ impl Attest {
                 "type" => a.typ = v.to_string(),
                 "disabled" => {
                     a.disabled = parse_bool(v).ok_or_else(|| {
-                        format!("invalid value {field}: strconv.ParseBool: parsing {v:?}: invalid syntax")
+                        format!(
+                        "invalid value {field}: strconv.ParseBool: parsing {v:?}: invalid syntax"
+                    )
                     })?
                 }
                 _ => {
@@ -162,7 +164,9 @@ impl CacheEntry {
         if fields.len() == 1 && !fields[0].contains('=') {
             return Ok(CacheEntry {
                 typ: "registry".into(),
-                attrs: [("ref".to_string(), fields[0].clone())].into_iter().collect(),
+                attrs: [("ref".to_string(), fields[0].clone())]
+                    .into_iter()
+                    .collect(),
             });
         }
         let mut e = CacheEntry {
@@ -192,7 +196,10 @@ impl CacheEntry {
             return Ok(Vec::new());
         }
         if !s.contains('=') {
-            return kv_fields(s)?.iter().map(|f| CacheEntry::parse_one(f)).collect();
+            return kv_fields(s)?
+                .iter()
+                .map(|f| CacheEntry::parse_one(f))
+                .collect();
         }
         Ok(vec![CacheEntry::parse_one(s)?])
     }
@@ -204,7 +211,8 @@ impl CacheEntry {
         let mut attrs = string_map(v)?;
         let typ = attrs.remove("type").unwrap_or_default();
         if typ.is_empty() {
-            let shown = serde_json::to_string(&super::eval::varenv::value_to_json(v)).unwrap_or_default();
+            let shown =
+                serde_json::to_string(&super::eval::varenv::value_to_json(v)).unwrap_or_default();
             return Err(format!("type required for {shown:?}"));
         }
         Ok(vec![CacheEntry { typ, attrs }])
@@ -448,7 +456,8 @@ impl Ssh {
         let paths = match m.get("paths") {
             Some(Value::Null(_)) | None => Vec::new(),
             Some(x) => {
-                let l = convert(x, &Type::List(Box::new(Type::String))).map_err(|e| e.to_string())?;
+                let l =
+                    convert(x, &Type::List(Box::new(Type::String))).map_err(|e| e.to_string())?;
                 l.as_seq()
                     .unwrap_or_default()
                     .iter()
@@ -488,7 +497,9 @@ pub struct Policy {
     pub log_level: Option<String>,
 }
 
-const LOG_LEVELS: &[&str] = &["panic", "fatal", "error", "warn", "warning", "info", "debug", "trace"];
+const LOG_LEVELS: &[&str] = &[
+    "panic", "fatal", "error", "warn", "warning", "info", "debug", "trace",
+];
 
 impl Policy {
     pub fn parse(s: &str) -> Result<Policy> {
@@ -551,7 +562,13 @@ pub fn parse_policies(v: &Value) -> Result<Vec<Policy>> {
 }
 
 const RESOURCE_KEYS: &[&str] = &[
-    "memory", "memory-swap", "cpu-shares", "cpu-period", "cpu-quota", "cpuset-cpus", "cpuset-mems",
+    "memory",
+    "memory-swap",
+    "cpu-shares",
+    "cpu-period",
+    "cpu-quota",
+    "cpuset-cpus",
+    "cpuset-mems",
 ];
 
 /// `resources` limits.
@@ -618,7 +635,15 @@ impl Resources {
         macro_rules! take {
             ($($f:ident),*) => { $( if o.$f.is_some() { self.$f = o.$f.clone(); } )* };
         }
-        take!(memory, memory_swap, cpu_shares, cpu_period, cpu_quota, cpuset_cpus, cpuset_mems);
+        take!(
+            memory,
+            memory_swap,
+            cpu_shares,
+            cpu_period,
+            cpu_quota,
+            cpuset_cpus,
+            cpuset_mems
+        );
     }
 
     pub fn to_json(&self) -> Json {

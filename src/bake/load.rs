@@ -97,10 +97,12 @@ pub fn read_files(names: &[String], stdin: &mut dyn Read) -> Result<Vec<Source>,
     for name in names {
         let text = if name == "-" {
             let mut s = String::new();
-            stdin.read_to_string(&mut s).map_err(|source| LoadError::Read {
-                name: "stdin".into(),
-                source,
-            })?;
+            stdin
+                .read_to_string(&mut s)
+                .map_err(|source| LoadError::Read {
+                    name: "stdin".into(),
+                    source,
+                })?;
             s
         } else {
             match std::fs::read(&name) {

@@ -37,8 +37,8 @@ pub enum BakeError {
     /// An evaluation error, with the file it happened in (name and text) when known.
     #[error("{error}")]
     Eval {
-        error: EvalError,
-        file: Option<(String, String, bool)>,
+        error: Box<EvalError>,
+        file: Option<Box<(String, String, bool)>>,
     },
     /// A resolution error (unknown target, bad `--set`, inherits...).
     #[error("{0}")]
@@ -69,11 +69,16 @@ impl ToDiagnostic for BakeError {
             BakeError::Eval { error, file } => {
                 let msg = format!("{}: {}", error.summary, error.detail);
                 let mut d = Diagnostic::new(msg);
-                if let (Some((name, text, has_spans)), Some(span)) = (file, &error.span) {
+                if let (Some(f), Some(span)) = (file, &error.span) {
+                    let (name, text, has_spans) = f.as_ref();
                     if *has_spans {
                         let (line, col) = syntax::line_col(text, span.start);
                         let (eline, ecol) = syntax::line_col(text, span.end);
-                        let len = if eline == line { ecol.saturating_sub(col).max(1) } else { 1 };
+                        let len = if eline == line {
+                            ecol.saturating_sub(col).max(1)
+                        } else {
+                            1
+                        };
                         d = d.at(
                             Location {
                                 file: name.clone().into(),
@@ -84,8 +89,8 @@ impl ToDiagnostic for BakeError {
                             text.lines().nth(line - 1).map(str::to_string),
                         );
                     }
-                } else if let Some((name, _, _)) = file {
-                    d.message = format!("{name}: {}", d.message);
+                } else if let Some(f) = file {
+                    d.message = format!("{}: {}", f.0, d.message);
                 }
                 if let Some(h) = hint_for(error) {
                     d = d.with_hint(h);
@@ -144,10 +149,14 @@ pub fn load(req: &Request, stdin: &mut dyn std::io::Read) -> Result<Loaded, Bake
         })?,
     };
     let config = config::evaluate(&doc, inputs, file_relative).map_err(|error| {
-        let file = error.src.and_then(|i| doc.sources.get(i)).map(|s| {
-            (s.name.clone(), s.text.clone(), s.has_spans())
-        });
-        BakeError::Eval { error, file }
+        let file = error
+            .src
+            .and_then(|i| doc.sources.get(i))
+            .map(|s| Box::new((s.name.clone(), s.text.clone(), s.has_spans())));
+        BakeError::Eval {
+            error: Box::new(error),
+            file,
+        }
     })?;
     Ok(Loaded { doc, config })
 }
@@ -162,7 +171,9 @@ fn inputs_for(req: &Request) -> Result<Inputs, BakeError> {
         .get("BAKE_LOCAL_PLATFORM")
         .cloned()
         .unwrap_or_else(local_platform);
-    inputs.builtins.insert("BAKE_LOCAL_PLATFORM".into(), platform);
+    inputs
+        .builtins
+        .insert("BAKE_LOCAL_PLATFORM".into(), platform);
     for v in &req.vars {
         if v.is_empty() {
             continue;
@@ -219,8 +230,8 @@ pub fn resolve(req: &Request, loaded: &Loaded) -> Result<resolve::Resolved, Bake
     } else {
         req.env.clone()
     };
-    let mut r = resolve::resolve(&loaded.config, &targets, &req.sets, &env)
-        .map_err(BakeError::Resolve)?;
+    let mut r =
+        resolve::resolve(&loaded.config, &targets, &req.sets, &env).map_err(BakeError::Resolve)?;
     if let Some(epoch) = req.env.get("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()) {
         for t in r.targets.values_mut() {
             let args = t.args.get_or_insert_with(Default::default);

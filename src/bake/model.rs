@@ -1,9 +1,7 @@
 //! The bake model: targets and groups with buildx's field names, decoded from evaluated
 //! attribute values, merged (`inherits`, repeated definitions) and printed as buildx does.
 
-use super::entries::{
-    self, Attest, CacheEntry, ExportEntry, Policy, Resources, Secret, Ssh,
-};
+use super::entries::{self, Attest, CacheEntry, ExportEntry, Policy, Resources, Secret, Ssh};
 use super::eval::convert::convert;
 use super::eval::value::{Type, Value};
 use serde_json::{Map, Value as Json};
@@ -60,12 +58,18 @@ pub fn field_value(kind: &str, field: &str, v: Value) -> Value {
         ("target", "args" | "labels" | "contexts" | "extra-hosts") => {
             Some(Type::Map(Box::new(Type::String)))
         }
-        ("target", "tags" | "platforms" | "inherits" | "annotations" | "no-cache-filter"
-            | "ulimits" | "entitlements")
+        (
+            "target",
+            "tags" | "platforms" | "inherits" | "annotations" | "no-cache-filter" | "ulimits"
+            | "entitlements",
+        )
         | ("group", "targets") => Some(string_list),
         ("target", "pull" | "no-cache") => Some(Type::Bool),
-        ("target", "context" | "dockerfile" | "dockerfile-inline" | "target" | "network"
-            | "shm-size" | "call" | "description")
+        (
+            "target",
+            "context" | "dockerfile" | "dockerfile-inline" | "target" | "network" | "shm-size"
+            | "call" | "description",
+        )
         | ("group", "description") => Some(Type::String),
         _ => None,
     };
@@ -168,7 +172,10 @@ fn string_list(field: &str, v: &Value) -> Result<Option<Vec<String>>, FieldError
     ))
 }
 
-fn nullable_map(field: &str, v: &Value) -> Result<Option<BTreeMap<String, Option<String>>>, FieldError> {
+fn nullable_map(
+    field: &str,
+    v: &Value,
+) -> Result<Option<BTreeMap<String, Option<String>>>, FieldError> {
     if v.is_null() {
         return Ok(None);
     }
@@ -343,7 +350,9 @@ impl Target {
         }
         append(&mut self.ulimits, &o.ulimits);
         if let Some(r) = &o.resources {
-            self.resources.get_or_insert_with(Resources::default).merge(r);
+            self.resources
+                .get_or_insert_with(Resources::default)
+                .merge(r);
         }
         if !o.description.is_empty() {
             self.description = o.description.clone();
@@ -410,7 +419,10 @@ impl Target {
             );
         }
         if let Some(a) = nonempty(&self.attest) {
-            m.insert("attest".into(), Json::Array(a.iter().map(Attest::to_json).collect()));
+            m.insert(
+                "attest".into(),
+                Json::Array(a.iter().map(Attest::to_json).collect()),
+            );
         }
         if let Some(c) = &self.context {
             m.insert("context".into(), Json::String(c.clone()));
@@ -418,7 +430,11 @@ impl Target {
         if let Some(c) = self.contexts.as_ref().filter(|c| !c.is_empty()) {
             m.insert(
                 "contexts".into(),
-                Json::Object(c.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect()),
+                Json::Object(
+                    c.iter()
+                        .map(|(k, v)| (k.clone(), Json::String(v.clone())))
+                        .collect(),
+                ),
             );
         }
         if let Some(d) = &self.dockerfile {
@@ -436,25 +452,40 @@ impl Target {
             m.insert("tags".into(), strings_json(t));
         }
         if let Some(c) = nonempty(&self.cache_from) {
-            m.insert("cache-from".into(), Json::Array(c.iter().map(CacheEntry::to_json).collect()));
+            m.insert(
+                "cache-from".into(),
+                Json::Array(c.iter().map(CacheEntry::to_json).collect()),
+            );
         }
         if let Some(c) = nonempty(&self.cache_to) {
-            m.insert("cache-to".into(), Json::Array(c.iter().map(CacheEntry::to_json).collect()));
+            m.insert(
+                "cache-to".into(),
+                Json::Array(c.iter().map(CacheEntry::to_json).collect()),
+            );
         }
         if let Some(t) = &self.target {
             m.insert("target".into(), Json::String(t.clone()));
         }
         if let Some(s) = nonempty(&self.secret) {
-            m.insert("secret".into(), Json::Array(s.iter().map(Secret::to_json).collect()));
+            m.insert(
+                "secret".into(),
+                Json::Array(s.iter().map(Secret::to_json).collect()),
+            );
         }
         if let Some(s) = nonempty(&self.ssh) {
-            m.insert("ssh".into(), Json::Array(s.iter().map(Ssh::to_json).collect()));
+            m.insert(
+                "ssh".into(),
+                Json::Array(s.iter().map(Ssh::to_json).collect()),
+            );
         }
         if let Some(p) = nonempty(&self.platforms) {
             m.insert("platforms".into(), strings_json(p));
         }
         if let Some(o) = nonempty(&self.output) {
-            m.insert("output".into(), Json::Array(o.iter().map(ExportEntry::to_json).collect()));
+            m.insert(
+                "output".into(),
+                Json::Array(o.iter().map(ExportEntry::to_json).collect()),
+            );
         }
         if let Some(p) = self.pull {
             m.insert("pull".into(), Json::Bool(p));
@@ -487,7 +518,10 @@ impl Target {
             m.insert("extra-hosts".into(), nullable_map_json(h, esc));
         }
         if let Some(p) = nonempty(&self.policy) {
-            m.insert("policy".into(), Json::Array(p.iter().map(Policy::to_json).collect()));
+            m.insert(
+                "policy".into(),
+                Json::Array(p.iter().map(Policy::to_json).collect()),
+            );
         }
         Json::Object(m)
     }
@@ -531,7 +565,9 @@ fn nullable_map_json(m: &BTreeMap<String, Option<String>>, esc: impl Fn(&str) ->
             .map(|(k, v)| {
                 (
                     k.clone(),
-                    v.as_ref().map(|s| Json::String(esc(s))).unwrap_or(Json::Null),
+                    v.as_ref()
+                        .map(|s| Json::String(esc(s)))
+                        .unwrap_or(Json::Null),
                 )
             })
             .collect(),

@@ -20,12 +20,26 @@ pub type Overrides = HashMap<String, Vec<(String, Override)>>;
 
 /// Keys whose values accumulate when given several times.
 const ARRAY_KEYS: &[&str] = &[
-    "output", "cache-to", "cache-from", "tags", "platform", "secrets", "ssh", "attest",
-    "entitlements", "network", "annotations", "policy",
+    "output",
+    "cache-to",
+    "cache-from",
+    "tags",
+    "platform",
+    "secrets",
+    "ssh",
+    "attest",
+    "entitlements",
+    "network",
+    "annotations",
+    "policy",
 ];
 
 /// Parses `--set` values against the config's targets.
-pub fn parse(cfg: &Config, sets: &[String], env: &HashMap<String, String>) -> Result<Overrides, String> {
+pub fn parse(
+    cfg: &Config,
+    sets: &[String],
+    env: &HashMap<String, String>,
+) -> Result<Overrides, String> {
     let mut out: Overrides = HashMap::new();
     for v in sets {
         let (lhs, value) = match v.split_once('=') {
@@ -100,9 +114,9 @@ fn expand_targets(cfg: &Config, pattern: &str) -> Result<Vec<String>, String> {
     }
     let mut names = Vec::new();
     for t in &cfg.targets {
-        if glob::matches(pattern, &t.name).map_err(|e| {
-            format!("could not match targets with '{pattern}': {e}")
-        })? {
+        if glob::matches(pattern, &t.name)
+            .map_err(|e| format!("could not match targets with '{pattern}': {e}"))?
+        {
             names.push(t.name.clone());
         }
     }
@@ -113,7 +127,10 @@ fn expand_targets(cfg: &Config, pattern: &str) -> Result<Vec<String>, String> {
 }
 
 fn parse_all<T>(vals: &[String], f: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
-    vals.iter().filter(|v| !v.is_empty()).map(|v| f(v)).collect()
+    vals.iter()
+        .filter(|v| !v.is_empty())
+        .map(|v| f(v))
+        .collect()
 }
 
 fn parse_bool_key(key: &str, value: &str) -> Result<bool, String> {
@@ -137,19 +154,29 @@ pub fn apply(t: &mut Target, overrides: &[(String, Override)]) -> Result<(), Str
             "dockerfile" => t.dockerfile = Some(value),
             "args" => {
                 let n = need("name")?;
-                t.args.get_or_insert_with(Default::default).insert(n.into(), Some(value));
+                t.args
+                    .get_or_insert_with(Default::default)
+                    .insert(n.into(), Some(value));
             }
             "contexts" => {
                 let n = need("name")?;
-                t.contexts.get_or_insert_with(Default::default).insert(n.into(), value);
+                t.contexts
+                    .get_or_insert_with(Default::default)
+                    .insert(n.into(), value);
             }
             "labels" => {
                 let n = need("name")?;
-                t.labels.get_or_insert_with(Default::default).insert(n.into(), Some(value));
+                t.labels
+                    .get_or_insert_with(Default::default)
+                    .insert(n.into(), Some(value));
             }
             "tags" => set_list(&mut t.tags, o),
             "policy" => {
-                let mut list = if o.append { t.policy.take().unwrap_or_default() } else { Vec::new() };
+                let mut list = if o.append {
+                    t.policy.take().unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
                 list.extend(parse_all(&o.values, Policy::parse)?);
                 t.policy = Some(list);
             }
@@ -234,9 +261,12 @@ pub fn apply(t: &mut Target, overrides: &[(String, Override)]) -> Result<(), Str
             }
             "extra-hosts" => {
                 let n = k1.ok_or_else(|| {
-                    "invalid format for extra-hosts, expecting extra-hosts.<hostname>=<ip>".to_string()
+                    "invalid format for extra-hosts, expecting extra-hosts.<hostname>=<ip>"
+                        .to_string()
                 })?;
-                t.extra_hosts.get_or_insert_with(Default::default).insert(n.into(), Some(value));
+                t.extra_hosts
+                    .get_or_insert_with(Default::default)
+                    .insert(n.into(), Some(value));
             }
             other => return Err(format!("unknown key: {other}")),
         }
@@ -249,7 +279,9 @@ pub fn apply(t: &mut Target, overrides: &[(String, Override)]) -> Result<(), Str
 
 fn set_list(field: &mut Option<Vec<String>>, o: &Override) {
     if o.append {
-        field.get_or_insert_with(Vec::new).extend(o.values.iter().cloned());
+        field
+            .get_or_insert_with(Vec::new)
+            .extend(o.values.iter().cloned());
     } else {
         *field = Some(o.values.clone());
     }
@@ -271,7 +303,9 @@ fn update_secret(t: &mut Target, id: &str, value: &str) -> Result<(), String> {
         return Err("invalid format for secret, expecting secret.<id>=<value>".into());
     }
     let Some(s) = t.secret.iter_mut().flatten().find(|s| s.id == id) else {
-        return Err(format!("secret {id:?} must be declared before it can be overridden"));
+        return Err(format!(
+            "secret {id:?} must be declared before it can be overridden"
+        ));
     };
     let next = Secret::parse(value)?;
     if !next.id.is_empty() && next.id != id {
@@ -318,7 +352,9 @@ fn set_push(mut outputs: Vec<ExportEntry>, push: bool) -> Vec<ExportEntry> {
     if add {
         outputs.push(ExportEntry {
             typ: "image".into(),
-            attrs: [("push".to_string(), "true".to_string())].into_iter().collect(),
+            attrs: [("push".to_string(), "true".to_string())]
+                .into_iter()
+                .collect(),
             dest: String::new(),
         });
     }

@@ -120,7 +120,11 @@ pub fn list_targets(entries: &[ListEntry], json: bool) -> String {
                 Json::Object(m)
             })
             .collect();
-        let v = if arr.is_empty() { Json::Null } else { Json::Array(arr) };
+        let v = if arr.is_empty() {
+            Json::Null
+        } else {
+            Json::Array(arr)
+        };
         return go_json_indent(&v) + "\n";
     }
     let rows: Vec<Vec<String>> = std::iter::once(vec!["TARGET".to_string(), "DESCRIPTION".into()])

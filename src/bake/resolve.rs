@@ -219,7 +219,10 @@ fn load_links(
         load_links(cfg, target, m, ov, &mut sub)?;
         let (ents, plats2) = {
             let t2 = &m[target];
-            (t2.entitlements.clone().unwrap_or_default(), t2.platforms.clone().unwrap_or_default())
+            (
+                t2.entitlements.clone().unwrap_or_default(),
+                t2.platforms.clone().unwrap_or_default(),
+            )
         };
         if let Some(t) = m.get_mut(name) {
             for e in ents {
@@ -243,8 +246,8 @@ fn load_links(
 
 /// Cleans the context as the build would see it (buildx's `toBuildOpt` side effect).
 pub fn clean_context(c: &str) -> String {
-    if c.starts_with("cwd://") {
-        return clean_path(&c["cwd://".len()..]);
+    if let Some(rest) = c.strip_prefix("cwd://") {
+        return clean_path(rest);
     }
     if super::config::is_remote_url(c) {
         return c.to_string();

@@ -32,7 +32,10 @@ mod tests {
     #[test]
     fn finds_typos_only() {
         assert_eq!(closest("tag", ["tags", "target"]), Some("tags"));
-        assert_eq!(closest("platfroms", ["platforms", "pull"]), Some("platforms"));
+        assert_eq!(
+            closest("platfroms", ["platforms", "pull"]),
+            Some("platforms")
+        );
         assert_eq!(closest("zzz", ["tags"]), None);
     }
 }

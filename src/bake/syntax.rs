@@ -275,9 +275,9 @@ fn json_block(
         }
         if nested.contains(&key.as_str()) {
             for b in json_bodies(val) {
-                let inner = b
-                    .as_object()
-                    .ok_or_else(|| format!("{key} block in {kind} \"{label}\" must be an object"))?;
+                let inner = b.as_object().ok_or_else(|| {
+                    format!("{key} block in {kind} \"{label}\" must be an object")
+                })?;
                 let mut child = Block {
                     kind: key.clone(),
                     labels: Vec::new(),
@@ -331,7 +331,8 @@ fn json_block(
 
 /// A string that stands for an expression (a type, an identifier).
 fn json_keyword_expr(s: &str) -> Result<Expression, String> {
-    hcl_edit::parser::parse_expr(s).map_err(|e| format!("invalid expression {s:?}: {}", e.message()))
+    hcl_edit::parser::parse_expr(s)
+        .map_err(|e| format!("invalid expression {s:?}: {}", e.message()))
 }
 
 /// A JSON value as an expression: strings are templates.
@@ -393,9 +394,9 @@ fn toml_to_json(v: toml::Value) -> serde_json::Value {
         toml::Value::Array(items) => {
             serde_json::Value::Array(items.into_iter().map(toml_to_json).collect())
         }
-        toml::Value::Table(t) => serde_json::Value::Object(
-            t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect(),
-        ),
+        toml::Value::Table(t) => {
+            serde_json::Value::Object(t.into_iter().map(|(k, v)| (k, toml_to_json(v))).collect())
+        }
     }
 }
 
@@ -404,7 +405,12 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text[..floor_char_boundary(text, offset)];
     let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map(|l| l.chars().count()).unwrap_or(0) + 1;
+    let col = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
     (line, col)
 }
 

@@ -68,8 +68,7 @@ pub fn parse_mem_bytes(s: &str) -> Option<i64> {
 
 fn component_ok(c: &str) -> bool {
     !c.is_empty()
-        && c
-            .chars()
+        && c.chars()
             .all(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-' || ch == '.')
 }
 
@@ -78,7 +77,9 @@ pub fn check_platform(p: &str) -> Result<(), String> {
     let parts: Vec<&str> = p.split('/').collect();
     let os = parts[0].split('(').next().unwrap_or_default();
     if parts.len() > 3 {
-        return Err(format!("{p:?}: cannot parse platform specifier: invalid argument"));
+        return Err(format!(
+            "{p:?}: cannot parse platform specifier: invalid argument"
+        ));
     }
     if !component_ok(os) {
         return Err(format!(
@@ -105,9 +106,8 @@ fn check_secrets(t: &Target, env: &HashMap<String, String>) -> Result<(), String
             src = s.id.clone();
         }
         if !src.is_empty() {
-            std::fs::metadata(&src).map_err(|e| {
-                format!("failed to stat {src}: {}", io_message(&e))
-            })?;
+            std::fs::metadata(&src)
+                .map_err(|e| format!("failed to stat {src}: {}", io_message(&e)))?;
         }
     }
     Ok(())
@@ -124,7 +124,11 @@ fn io_message(e: &std::io::Error) -> String {
 fn check_ssh(t: &Target, env: &HashMap<String, String>) -> Result<(), String> {
     let mut seen = std::collections::HashSet::new();
     for s in t.ssh.iter().flatten() {
-        let id = if s.id.is_empty() { "default" } else { s.id.as_str() };
+        let id = if s.id.is_empty() {
+            "default"
+        } else {
+            s.id.as_str()
+        };
         if !seen.insert(id.to_string()) {
             return Err(format!("duplicate agent ID {id:?}"));
         }
@@ -137,7 +141,11 @@ fn check_ssh(t: &Target, env: &HashMap<String, String>) -> Result<(), String> {
         } else {
             for p in &s.paths {
                 std::fs::metadata(p).map_err(|e| {
-                    format!("failed to convert agent config {{{id} [{}] false}}: {p}: {}", s.paths.join(" "), io_message(&e))
+                    format!(
+                        "failed to convert agent config {{{id} [{}] false}}: {p}: {}",
+                        s.paths.join(" "),
+                        io_message(&e)
+                    )
                 })?;
             }
         }
@@ -191,7 +199,13 @@ fn check_outputs(t: &Target) -> Result<(), String> {
     Ok(())
 }
 
-const ANNOTATION_TYPES: &[&str] = &["", "index", "index-descriptor", "manifest", "manifest-descriptor"];
+const ANNOTATION_TYPES: &[&str] = &[
+    "",
+    "index",
+    "index-descriptor",
+    "manifest",
+    "manifest-descriptor",
+];
 
 fn check_annotation(a: &str) -> Result<(), String> {
     if a.is_empty() {
@@ -233,8 +247,21 @@ fn check_annotation(a: &str) -> Result<(), String> {
 }
 
 const ULIMIT_NAMES: &[&str] = &[
-    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc",
-    "rss", "rtprio", "rttime", "sigpending", "stack",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
 ];
 
 /// docker's ulimit syntax: `name=soft[:hard]`.
@@ -253,7 +280,9 @@ fn check_ulimit(u: &str) -> Result<(), String> {
         .parse()
         .map_err(|_| format!("invalid ulimit soft value: {soft}"))?;
     if let Some(h) = hard {
-        let hard: i64 = h.parse().map_err(|_| format!("invalid ulimit hard value: {h}"))?;
+        let hard: i64 = h
+            .parse()
+            .map_err(|_| format!("invalid ulimit hard value: {h}"))?;
         if soft > hard {
             return Err(format!(
                 "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"

@@ -89,7 +89,10 @@ pub fn run(args: BakeArgs) -> Result<(), Error> {
         sets.push("*.pull=true".into());
     }
     if let Some(s) = args.sbom.as_deref().filter(|s| !s.is_empty()) {
-        sets.push(format!("*.attest={}", bake::entries::Attest::canonical("sbom", s)));
+        sets.push(format!(
+            "*.attest={}",
+            bake::entries::Attest::canonical("sbom", s)
+        ));
     }
     if let Some(p) = args.provenance.as_deref().filter(|s| !s.is_empty()) {
         sets.push(format!(
@@ -207,9 +210,8 @@ fn parse_call(s: &str) -> Result<Option<String>, Error> {
         match field.split_once('=') {
             Some(("format", _)) => {}
             Some(("ignorestatus", v)) => {
-                bake::eval::varenv::parse_bool(v).ok_or_else(|| {
-                    usage(&format!("invalid ignorestatus print value: {v}"))
-                })?;
+                bake::eval::varenv::parse_bool(v)
+                    .ok_or_else(|| usage(&format!("invalid ignorestatus print value: {v}")))?;
             }
             Some(_) => return Err(usage(&format!("invalid print field: {field}"))),
             None if !name.is_empty() => return Err(usage(&format!("invalid print value: {s}"))),

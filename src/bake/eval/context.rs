@@ -216,13 +216,7 @@ impl<'d> Context<'d> {
             (Some(a), _) => (Some(a), None),
             (None, Some(b)) => {
                 let constraint = match b.attr("type") {
-                    Some(t) => {
-                        let ty = type_of_expr(&t.expr).map_err(|e| e.at(b.src, t.expr_span()))?;
-                        match ty {
-                            Some(ty) => Some(ty),
-                            None => None,
-                        }
-                    }
+                    Some(t) => type_of_expr(&t.expr).map_err(|e| e.at(b.src, t.expr_span()))?,
                     None => None,
                 };
                 (b.attr("default"), constraint)
@@ -236,7 +230,8 @@ impl<'d> Context<'d> {
         let type_specified = constraint.is_some();
         let override_value = if is_var {
             let lookup = |n: &str| self.inputs.lookup(n).map(str::to_string);
-            let free = |n: &str| !self.inputs.builtins.contains_key(n) && !self.vars.contains_key(n);
+            let free =
+                |n: &str| !self.inputs.builtins.contains_key(n) && !self.vars.contains_key(n);
             varenv::override_for(name, type_specified, free, lookup)
         } else {
             None
@@ -270,14 +265,15 @@ impl<'d> Context<'d> {
         };
 
         if let Some((ov, json)) = override_value {
-            let typed = varenv::parse_override(name, &ov, json, constraint.as_ref(), value.as_ref())
-                .map_err(|msg| {
-                    let e = EvalError::new("Invalid value", msg);
-                    match block {
-                        Some(b) => e.at(b.src, b.span.clone()),
-                        None => e,
-                    }
-                })?;
+            let typed =
+                varenv::parse_override(name, &ov, json, constraint.as_ref(), value.as_ref())
+                    .map_err(|msg| {
+                        let e = EvalError::new("Invalid value", msg);
+                        match block {
+                            Some(b) => e.at(b.src, b.span.clone()),
+                            None => e,
+                        }
+                    })?;
             value = Some(typed);
         }
         Ok(value.unwrap_or_else(|| Value::String(String::new())))
@@ -337,8 +333,9 @@ impl<'d> Context<'d> {
                             .at(rule.src, block.span.clone()))
                         }
                     };
-                    return Err(EvalError::new("Validation failed", message)
-                        .at(cond.src, cond.expr_span()));
+                    return Err(
+                        EvalError::new("Validation failed", message).at(cond.src, cond.expr_span())
+                    );
                 }
             }
         }
@@ -350,16 +347,14 @@ impl<'d> Context<'d> {
         let Some(f) = self.funcs.get(name).copied() else {
             return Ok(());
         };
-        let err = |msg: String| {
-            EvalError::new("Invalid function", msg).at(f.src, f.span.clone())
-        };
+        let err = |msg: String| EvalError::new("Invalid function", msg).at(f.src, f.span.clone());
         if f.attr("params").is_none() {
             return Err(err(format!("empty params not allowed for {name}")));
         }
         if f.attr("result").is_none() {
             return Err(err(format!("empty result not allowed for {name}")));
         }
-        function_params(f).map_err(|m| err(m))?;
+        function_params(f).map_err(err)?;
         Ok(())
     }
 
@@ -397,9 +392,8 @@ impl<'d> Context<'d> {
 
     fn compute_instances(&mut self, idx: usize) -> Result<Vec<Instance>> {
         let block = &self.doc.blocks[idx];
-        let label_err = |msg: String| {
-            EvalError::new("Invalid name", msg).at(block.src, block.span.clone())
-        };
+        let label_err =
+            |msg: String| EvalError::new("Invalid name", msg).at(block.src, block.span.clone());
         validate_label(block.name()).map_err(label_err)?;
         let matrix = block.attr("matrix");
         let name_attr = block.attr("name");
@@ -427,8 +421,10 @@ impl<'d> Context<'d> {
                 let items = match vals.as_seq() {
                     Some(items) => items.to_vec(),
                     None => {
-                        return Err(EvalError::new("Invalid block", "matrix values must be a list")
-                            .at(m.src, m.expr_span()))
+                        return Err(
+                            EvalError::new("Invalid block", "matrix values must be a list")
+                                .at(m.src, m.expr_span()),
+                        )
                     }
                 };
                 let mut next = Vec::with_capacity(combos.len() * items.len());
@@ -482,7 +478,12 @@ impl<'d> Context<'d> {
     }
 
     /// Evaluates one attribute of one instance (memoised; cycles reported).
-    pub fn instance_attr(&mut self, inst: &Instance, i: usize, attr: &str) -> Result<Option<Value>> {
+    pub fn instance_attr(
+        &mut self,
+        inst: &Instance,
+        i: usize,
+        attr: &str,
+    ) -> Result<Option<Value>> {
         let key = (inst.block, i);
         if let Some(v) = self.attr_values.get(&key).and_then(|m| m.get(attr)) {
             return Ok(Some(v.clone()));
@@ -495,7 +496,10 @@ impl<'d> Context<'d> {
         if !self.attr_progress.insert(pkey.clone()) {
             return Err(EvalError::new(
                 "Invalid expression",
-                format!("reference cycle not allowed for {}.{}.{}", block.kind, inst.name, attr),
+                format!(
+                    "reference cycle not allowed for {}.{}.{}",
+                    block.kind, inst.name, attr
+                ),
             )
             .at(a.src, a.span.clone()));
         }
@@ -613,7 +617,10 @@ impl<'d> Context<'d> {
         if args.len() > params.len() && variadic.is_none() {
             return Err(EvalError::new(
                 "Too many function arguments",
-                format!("Function \"{name}\" expects only {} argument(s).", params.len()),
+                format!(
+                    "Function \"{name}\" expects only {} argument(s).",
+                    params.len()
+                ),
             ));
         }
         let mut scope = HashMap::new();

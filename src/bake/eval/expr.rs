@@ -51,14 +51,9 @@ pub trait Resolver {
     /// Whether `name` is a block type (`target`, `group`) that can be referenced.
     fn is_block_kind(&self, name: &str) -> bool;
     /// `kind.name` (whole block) or `kind.name.attr`.
-    fn block_ref(&mut self, kind: &str, name: &str, attr: Option<&str>)
-        -> Result<Value>;
+    fn block_ref(&mut self, kind: &str, name: &str, attr: Option<&str>) -> Result<Value>;
     /// Calls a user-defined function; `None` if there is no such function.
-    fn user_function(
-        &mut self,
-        name: &str,
-        args: &[Value],
-    ) -> Option<Result<Value>>;
+    fn user_function(&mut self, name: &str, args: &[Value]) -> Option<Result<Value>>;
 }
 
 /// Evaluates expressions of one source file.
@@ -117,8 +112,7 @@ impl<'r> Evaluator<'r> {
                             match kv {
                                 Value::Unknown(_) => return Ok(Value::Unknown(Type::Dynamic)),
                                 other => to_template_string(&other).map_err(|d| {
-                                    EvalError::new("Incorrect key type", d)
-                                        .at(self.src, e.span())
+                                    EvalError::new("Incorrect key type", d).at(self.src, e.span())
                                 })?,
                             }
                         }
@@ -165,8 +159,8 @@ impl<'r> Evaluator<'r> {
                     args.push(self.eval(a)?);
                 }
                 if call.args.expand_final() {
-                    match args.pop() {
-                        Some(last) => match last.as_seq() {
+                    if let Some(last) = args.pop() {
+                        match last.as_seq() {
                             Some(items) => args.extend(items.iter().cloned()),
                             None => {
                                 return Err(EvalError::new(
@@ -174,8 +168,7 @@ impl<'r> Evaluator<'r> {
                                     "The expanding argument (indicated by ...) must be of a tuple, list, or set type.",
                                 ))
                             }
-                        },
-                        None => {}
+                        }
                     }
                 }
                 self.call(name, &args)
@@ -584,19 +577,23 @@ impl<'r> Evaluator<'r> {
             None => tuple.push(value),
             Some(ke) => {
                 let k = self.eval(ke)?;
-                let k = to_template_string(&k).map_err(|d| {
-                    EvalError::new("Invalid object key", d).at(self.src, ke.span())
-                })?;
+                let k = to_template_string(&k)
+                    .map_err(|d| EvalError::new("Invalid object key", d).at(self.src, ke.span()))?;
                 if f.grouping {
                     groups.entry(k).or_default().push(value);
-                } else if object.contains_key(&k) {
-                    return Err(EvalError::new(
-                        "Duplicate object key",
-                        format!("Two different items produced the key {k:?} in this 'for' expression. If duplicates are expected, use the ellipsis (...) after the value expression to enable grouping by key."),
-                    )
-                    .at(self.src, ke.span()));
                 } else {
-                    object.insert(k, value);
+                    match object.entry(k) {
+                        std::collections::btree_map::Entry::Occupied(o) => {
+                            return Err(EvalError::new(
+                                "Duplicate object key",
+                                format!("Two different items produced the key {:?} in this 'for' expression. If duplicates are expected, use the ellipsis (...) after the value expression to enable grouping by key.", o.key()),
+                            )
+                            .at(self.src, ke.span()));
+                        }
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            v.insert(value);
+                        }
+                    }
                 }
             }
         }
@@ -646,12 +643,7 @@ fn hcl_number(n: &hcl_edit::Number) -> Number {
     }
 }
 
-fn arity_error(
-    name: &str,
-    params: &[&str],
-    variadic: Option<&str>,
-    got: usize,
-) -> EvalError {
+fn arity_error(name: &str, params: &[&str], variadic: Option<&str>, got: usize) -> EvalError {
     if got < params.len() {
         EvalError::new(
             "Not enough function arguments",
@@ -679,7 +671,10 @@ pub fn to_template_string(v: &Value) -> std::result::Result<String, String> {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        Value::Null(_) => Err("The expression result is null. Cannot include a null value in a string template.".into()),
+        Value::Null(_) => Err(
+            "The expression result is null. Cannot include a null value in a string template."
+                .into(),
+        ),
         Value::Unknown(_) => Err("The expression result is not known yet.".into()),
         other => Err(format!(
             "Cannot include the given value in a string template: string required, but have {}.",
@@ -860,13 +855,15 @@ fn binary(op: BinaryOperator, l: &Value, r: &Value) -> Result<Value> {
             let (a, b) = match (as_number(l), as_number(r)) {
                 (Some(a), Some(b)) => (a, b),
                 _ => {
-                    let which = if as_number(l).is_none() { "left" } else { "right" };
-                    let bad = if which == "left" { l } else { r };
-                    let detail = if bad.is_null() {
-                        format!("Unsuitable value for {which} operand: a number is required.")
+                    let which = if as_number(l).is_none() {
+                        "left"
                     } else {
-                        format!("Unsuitable value for {which} operand: a number is required.")
+                        "right"
                     };
+                    let bad = if which == "left" { l } else { r };
+                    let _ = bad;
+                    let detail =
+                        format!("Unsuitable value for {which} operand: a number is required.");
                     return Err(EvalError::new("Invalid operand", detail));
                 }
             };
@@ -936,8 +933,7 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
         | (Value::Map(x), Value::Object(y))
         | (Value::Object(x), Value::Map(y)) => {
             x.len() == y.len()
-                && x
-                    .iter()
+                && x.iter()
                     .zip(y)
                     .all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
         }

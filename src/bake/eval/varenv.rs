@@ -43,7 +43,8 @@ pub fn parse_override(
         Some(t) if json => from_json(text, t)
             .map_err(|e| format!("failed to convert variable {name} from JSON: {e}")),
         Some(t @ (Type::List(_) | Type::Set(_) | Type::Tuple(_) | Type::Map(_))) => {
-            from_csv(name, text, t).map_err(|e| format!("failed to convert variable {name} from CSV: {e}"))
+            from_csv(name, text, t)
+                .map_err(|e| format!("failed to convert variable {name} from CSV: {e}"))
         }
         Some(t) if t.is_primitive() => primitive(name, text, t),
         Some(Type::Dynamic) => Ok(Value::String(text.to_string())),
@@ -107,8 +108,14 @@ fn from_csv(name: &str, text: &str, t: &Type) -> Result<Value, String> {
     if text.is_empty() {
         return Err(format!("failed to parse {text} as CSV: EOF"));
     }
-    let fields = csv::fields(text, ',').map_err(|e| format!("failed to parse {text} as CSV: {e}"))?;
-    let unsupported = || format!("unsupported type {} for CSV specification", t.friendly_name());
+    let fields =
+        csv::fields(text, ',').map_err(|e| format!("failed to parse {text} as CSV: {e}"))?;
+    let unsupported = || {
+        format!(
+            "unsupported type {} for CSV specification",
+            t.friendly_name()
+        )
+    };
     match t {
         Type::List(e) | Type::Set(e) => {
             if !e.is_primitive() {
@@ -117,7 +124,10 @@ fn from_csv(name: &str, text: &str, t: &Type) -> Result<Value, String> {
             let mut items = Vec::new();
             for f in &fields {
                 items.push(primitive(name, f, e).map_err(|err| {
-                    format!("failed to parse element of type {}: {err}", t.friendly_name())
+                    format!(
+                        "failed to parse element of type {}: {err}",
+                        t.friendly_name()
+                    )
                 })?);
             }
             Ok(if matches!(t, Type::Set(_)) {
