@@ -1,0 +1,3 @@
+//! The Dockerfile front end: parsing, word expansion, typed instructions, .dockerignore.
+
+pub mod shell;
