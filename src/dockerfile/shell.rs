@@ -31,7 +31,10 @@ impl EnvLookup for BTreeMap<String, String> {
 /// An ordered list of `(name, value)`; the last entry for a name wins.
 impl EnvLookup for [(String, String)] {
     fn lookup(&self, name: &str) -> Option<&str> {
-        self.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -107,12 +110,20 @@ impl Lex {
     }
 
     /// Expands `word` and splits the result into words (unquoted whitespace separates).
-    pub fn process_words(&self, word: &str, env: &dyn EnvLookup) -> Result<Vec<String>, ShellError> {
+    pub fn process_words(
+        &self,
+        word: &str,
+        env: &dyn EnvLookup,
+    ) -> Result<Vec<String>, ShellError> {
         self.process_word_with_matches(word, env).map(|r| r.words)
     }
 
     /// Expands `word`, also telling which variables were used and which were unset.
-    pub fn process_word_with_matches(&self, word: &str, env: &dyn EnvLookup) -> Result<WordResult, ShellError> {
+    pub fn process_word_with_matches(
+        &self,
+        word: &str,
+        env: &dyn EnvLookup,
+    ) -> Result<WordResult, ShellError> {
         let mut st = State {
             lex: self,
             chars: word.chars().collect(),
@@ -209,7 +220,11 @@ impl State<'_> {
         c
     }
 
-    fn process_stop_on(&mut self, stop: Option<char>, raw_escapes: bool) -> Res<(String, Vec<String>)> {
+    fn process_stop_on(
+        &mut self,
+        stop: Option<char>,
+        raw_escapes: bool,
+    ) -> Res<(String, Vec<String>)> {
         let saved = self.raw_escapes;
         self.raw_escapes = raw_escapes;
         let r = self.stop_on_inner(stop);
@@ -269,7 +284,9 @@ impl State<'_> {
             result.push(ch);
         }
         if let Some(s) = stop {
-            return Err(format!("unexpected end of statement while looking for matching {s}"));
+            return Err(format!(
+                "unexpected end of statement while looking for matching {s}"
+            ));
         }
         let mut buf = std::mem::take(&mut self.words_buf);
         let w = words.finish(&mut buf);
@@ -286,7 +303,12 @@ impl State<'_> {
         }
         loop {
             match self.next() {
-                None => return Err("unexpected end of statement while looking for matching single-quote".into()),
+                None => {
+                    return Err(
+                        "unexpected end of statement while looking for matching single-quote"
+                            .into(),
+                    )
+                }
                 Some('\'') => {
                     if self.lex.raw_quotes {
                         out.push('\'');
@@ -307,7 +329,12 @@ impl State<'_> {
         }
         loop {
             match self.peek() {
-                None => return Err("unexpected end of statement while looking for matching double-quote".into()),
+                None => {
+                    return Err(
+                        "unexpected end of statement while looking for matching double-quote"
+                            .into(),
+                    )
+                }
                 Some('"') => {
                     self.next();
                     if self.lex.raw_quotes {
@@ -409,14 +436,26 @@ impl State<'_> {
                     } else {
                         value.unwrap_or_default()
                     }),
-                    Some('+') => Ok(if empty_as_unset(&value) { String::new() } else { word }),
+                    Some('+') => Ok(if empty_as_unset(&value) {
+                        String::new()
+                    } else {
+                        word
+                    }),
                     Some('?') => match value {
                         None => {
-                            let msg = if word.is_empty() { "is not allowed to be unset".into() } else { word };
+                            let msg = if word.is_empty() {
+                                "is not allowed to be unset".into()
+                            } else {
+                                word
+                            };
                             Err(format!("{name}: {msg}"))
                         }
                         Some(v) if null_is_unset && v.is_empty() => {
-                            let msg = if word.is_empty() { "is not allowed to be empty".into() } else { word };
+                            let msg = if word.is_empty() {
+                                "is not allowed to be empty".into()
+                            } else {
+                                word
+                            };
                             Err(format!("{name}: {msg}"))
                         }
                         Some(v) => Ok(v),
@@ -452,7 +491,8 @@ impl State<'_> {
                     return pattern::replace(&pat, "", &repl, all)
                         .map_err(|e| format!("invalid pattern ({pat}) in substitution: {e}"));
                 };
-                pattern::replace(&pat, &v, &repl, all).map_err(|e| format!("invalid pattern ({pat}) in substitution: {e}"))
+                pattern::replace(&pat, &v, &repl, all)
+                    .map_err(|e| format!("invalid pattern ({pat}) in substitution: {e}"))
             }
             _ => Err(format!("unsupported modifier ({chs}) in substitution")),
         }

@@ -112,7 +112,12 @@ fn match_at(toks: &[Tok], text: &[char], start: usize, greedy: bool) -> Option<u
 }
 
 /// The leftmost match at or after `from`: (start, end) in chars.
-pub(crate) fn find(toks: &[Tok], text: &[char], from: usize, greedy: bool) -> Option<(usize, usize)> {
+pub(crate) fn find(
+    toks: &[Tok],
+    text: &[char],
+    from: usize,
+    greedy: bool,
+) -> Option<(usize, usize)> {
     (from..=text.len()).find_map(|s| match_at(toks, text, s, greedy).map(|e| (s, e)))
 }
 
@@ -143,7 +148,12 @@ pub(crate) fn trim_suffix(pattern: &str, value: &str, greedy: bool) -> Result<St
 
 /// `${v/p/r}` (first match) and `${v//p/r}` (every match; like Go's `ReplaceAllString`,
 /// `$0`/`${0}` in the replacement stand for the match and `$$` for `$`).
-pub(crate) fn replace(pattern: &str, value: &str, replacement: &str, all: bool) -> Result<String, String> {
+pub(crate) fn replace(
+    pattern: &str,
+    value: &str,
+    replacement: &str,
+    all: bool,
+) -> Result<String, String> {
     let toks = tokenize(pattern)?;
     let text: Vec<char> = value.chars().collect();
     if !all {
@@ -266,7 +276,11 @@ mod tests {
             ("z", "abc", "y", true, "abc"),
         ];
         for (p, v, r, all, want) in cases {
-            assert_eq!(replace(p, v, r, *all).as_deref(), Ok(*want), "{p:?} in {v:?}");
+            assert_eq!(
+                replace(p, v, r, *all).as_deref(),
+                Ok(*want),
+                "{p:?} in {v:?}"
+            );
         }
     }
 

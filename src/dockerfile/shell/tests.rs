@@ -116,7 +116,11 @@ fn backtick_escape_leaves_backslash_alone() {
         ("/dir\\with\\backslash", "/dir\\with\\backslash"),
     ];
     for (input, want) in cases {
-        assert_eq!(lex.process_word(input, &env).as_deref(), Ok(*want), "input {input:?}");
+        assert_eq!(
+            lex.process_word(input, &env).as_deref(),
+            Ok(*want),
+            "input {input:?}"
+        );
     }
 }
 
@@ -125,21 +129,32 @@ fn skip_unset_and_raw_modes() {
     let mut lex = Lex::new('\\');
     lex.skip_unset_env = true;
     let env = env();
-    assert_eq!(lex.process_word("$X ${Y} ${Z:-d} $A", &env).as_deref(), Ok("$X ${Y} ${Z:-d} hello"));
+    assert_eq!(
+        lex.process_word("$X ${Y} ${Z:-d} $A", &env).as_deref(),
+        Ok("$X ${Y} ${Z:-d} hello")
+    );
     let mut raw = Lex::new('\\');
     raw.raw_quotes = true;
     raw.raw_escapes = true;
-    assert_eq!(raw.process_word("'a' \"b\" \\c", &env).as_deref(), Ok("'a' \"b\" \\c"));
+    assert_eq!(
+        raw.process_word("'a' \"b\" \\c", &env).as_deref(),
+        Ok("'a' \"b\" \\c")
+    );
     let mut noquotes = Lex::new('\\');
     noquotes.skip_process_quotes = true;
-    assert_eq!(noquotes.process_word("echo '$A' \"$A\"", &env).as_deref(), Ok("echo 'hello' \"hello\""));
+    assert_eq!(
+        noquotes.process_word("echo '$A' \"$A\"", &env).as_deref(),
+        Ok("echo 'hello' \"hello\"")
+    );
 }
 
 #[test]
 fn matches_are_reported() {
     let lex = Lex::new('\\');
     let env = env();
-    let r = lex.process_word_with_matches("$A ${NOPE:-x}", &env).expect("expands");
+    let r = lex
+        .process_word_with_matches("$A ${NOPE:-x}", &env)
+        .expect("expands");
     assert!(r.matched.contains("A"));
     assert!(r.unmatched.contains("NOPE"));
 }
@@ -148,5 +163,8 @@ fn matches_are_reported() {
 fn error_message_names_the_word() {
     let lex = Lex::new('\\');
     let err = lex.process_word("${X:?needed}", &NoEnv).expect_err("unset");
-    assert_eq!(err.to_string(), "failed to process \"${X:?needed}\": X: needed");
+    assert_eq!(
+        err.to_string(),
+        "failed to process \"${X:?needed}\": X: needed"
+    );
 }
