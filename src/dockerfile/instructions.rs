@@ -7,13 +7,18 @@ mod expand;
 mod flags;
 pub mod mount;
 mod stage;
+mod types;
 
 pub use mount::{Mount, MountType, Sharing};
 pub use stage::{parse_dockerfile, parse_onbuild_trigger, Dockerfile, MetaArg, Stage};
+pub use types::{
+    Add, ArgDef, Command, CommandLine, Copy, HealthConfig, Healthcheck, Instruction, KeyValue,
+    Network, Onbuild, Run, Security, SourceContent,
+};
 
 use self::flags::{FlagType, Flags};
 use super::error::{suggest, ErrorKind};
-use super::parser::{chomp_content, parse_heredoc, Heredoc, Node};
+use super::parser::{chomp_content, parse_heredoc, Node};
 
 /// Every instruction keyword, upper case.
 pub const INSTRUCTION_NAMES: &[&str] = &[
@@ -36,182 +41,6 @@ pub const INSTRUCTION_NAMES: &[&str] = &[
     "VOLUME",
     "WORKDIR",
 ];
-
-/// `key=value` (ENV, LABEL). `legacy` marks the old `ENV key value` form.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyValue {
-    pub key: String,
-    pub value: String,
-    pub legacy: bool,
-}
-
-/// `ARG name[=default]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ArgDef {
-    pub key: String,
-    pub value: Option<String>,
-}
-
-/// The command of RUN, CMD, ENTRYPOINT: the exec-form array, or (shell form) the whole
-/// text as one element with `prepend_shell` set (the stage's SHELL goes in front).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommandLine {
-    pub args: Vec<String>,
-    pub prepend_shell: bool,
-}
-
-impl CommandLine {
-    /// The shell-form text, when the shell form was used.
-    pub fn shell_text(&self) -> Option<&str> {
-        if self.prepend_shell {
-            self.args.first().map(String::as_str)
-        } else {
-            None
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Network {
-    Default,
-    None,
-    Host,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Security {
-    Sandbox,
-    Insecure,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Run {
-    pub cmd: CommandLine,
-    /// Here-documents named on the line, in order (inline files / the script).
-    pub heredocs: Vec<Heredoc>,
-    /// Raw `--mount` values; parse each with [`Mount::parse`] after expansion.
-    pub mounts: Vec<String>,
-    pub network: Network,
-    pub security: Security,
-    /// Raw `--device` values.
-    pub devices: Vec<String>,
-    /// Names of the flags given.
-    pub flags_used: Vec<String>,
-}
-
-impl Run {
-    /// Parses the `--mount` specs, expanding each value with `expand`.
-    pub fn parse_mounts(
-        &self,
-        expand: &mut dyn FnMut(&str) -> Result<String, ErrorKind>,
-    ) -> Result<Vec<Mount>, ErrorKind> {
-        self.mounts
-            .iter()
-            .map(|m| Mount::parse(m, expand))
-            .collect()
-    }
-}
-
-/// A COPY/ADD source given inline as a heredoc.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceContent {
-    /// The heredoc's name (the file name it gets).
-    pub path: String,
-    /// The body (leading tabs already removed for `<<-`).
-    pub data: String,
-    /// Variables in `data` are expanded (the delimiter was not quoted).
-    pub expand: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Copy {
-    pub sources: Vec<String>,
-    pub contents: Vec<SourceContent>,
-    pub dest: String,
-    /// `--from=` (stage name, index, image or named context); never expanded.
-    pub from: Option<String>,
-    pub chown: Option<String>,
-    pub chmod: Option<String>,
-    pub link: bool,
-    pub parents: bool,
-    pub exclude: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Add {
-    pub sources: Vec<String>,
-    pub contents: Vec<SourceContent>,
-    pub dest: String,
-    pub chown: Option<String>,
-    pub chmod: Option<String>,
-    pub link: bool,
-    pub exclude: Vec<String>,
-    pub keep_git_dir: Option<bool>,
-    pub checksum: Option<String>,
-    pub unpack: Option<bool>,
-}
-
-/// HEALTHCHECK settings; durations in nanoseconds (0 = inherit the default).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthConfig {
-    /// `["CMD", args...]` (exec form) or `["CMD-SHELL", command]`.
-    pub test: Vec<String>,
-    pub interval: i64,
-    pub timeout: i64,
-    pub start_period: i64,
-    pub start_interval: i64,
-    pub retries: i32,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Healthcheck {
-    /// `HEALTHCHECK NONE` (the image config gets `Test: ["NONE"]`).
-    None,
-    Check(HealthConfig),
-}
-
-/// `ONBUILD <instruction>`: the trigger text stored in the image config.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Onbuild {
-    /// The instruction after ONBUILD, heredoc bodies appended as BuildKit stores them.
-    pub expression: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Instruction {
-    Run(Run),
-    Copy(Copy),
-    Add(Add),
-    Env(Vec<KeyValue>),
-    Arg(Vec<ArgDef>),
-    Label(Vec<KeyValue>),
-    /// Ports as written (sorted as text, like BuildKit); expand with [`Instruction::expand`].
-    Expose(Vec<String>),
-    User(String),
-    Workdir(String),
-    Volume(Vec<String>),
-    StopSignal(String),
-    Healthcheck(Healthcheck),
-    Shell(Vec<String>),
-    Entrypoint(CommandLine),
-    Cmd(CommandLine),
-    Onbuild(Onbuild),
-    Maintainer(String),
-}
-
-/// An instruction with where it came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Command {
-    pub instruction: Instruction,
-    /// The keyword as written (`copy`, `COPY`...).
-    pub keyword: String,
-    /// The logical line, trimmed (continuations joined).
-    pub original: String,
-    pub start_line: usize,
-    pub end_line: usize,
-    /// Comment lines directly above.
-    pub comments: Vec<String>,
-}
 
 /// `FROM [--platform=p] image [AS name]`, before grouping into a [`Stage`].
 #[derive(Debug, Clone, PartialEq, Eq)]
