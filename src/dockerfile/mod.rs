@@ -7,3 +7,4 @@ pub mod shell;
 
 #[cfg(test)]
 mod conformance_tests;
+pub mod ignore;
