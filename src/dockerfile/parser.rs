@@ -4,6 +4,10 @@
 //! empty lines inside), JSON vs shell form, builder flags, and heredoc bodies.
 
 pub(crate) mod args;
+mod directives;
+
+use directives::DirectiveParser;
+pub use directives::{detect_syntax, SyntaxDirective};
 
 use super::error::{DockerfileError, ErrorKind};
 use super::shell::{Lex, NoEnv};
@@ -100,6 +104,9 @@ pub struct Ast {
     pub warnings: Vec<Warning>,
 }
 
+/// BuildKit's scanner limit for one physical line, newline included.
+const MAX_LINE: usize = 64 * 1024;
+
 const HEREDOC_COMMANDS: &[&str] = &["add", "copy", "run"];
 
 impl Node {
@@ -110,72 +117,6 @@ impl Node {
         };
         HEREDOC_COMMANDS.contains(&node.cmd.to_ascii_lowercase().as_str()) && !node.json
     }
-}
-
-#[derive(Default)]
-struct DirectiveParser {
-    done: bool,
-    seen: Vec<String>,
-}
-
-impl DirectiveParser {
-    /// `Ok(Some((name, value)))` for a directive line while directives are allowed.
-    fn parse_line(&mut self, line: &str) -> Result<Option<(String, String)>, String> {
-        if self.done {
-            return Ok(None);
-        }
-        let Some(rest) = line.strip_prefix('#') else {
-            self.done = true;
-            return Ok(None);
-        };
-        let rest = rest.trim_start();
-        let Some((key, value)) = match_directive(rest) else {
-            self.done = true;
-            return Ok(None);
-        };
-        let key = key.to_ascii_lowercase();
-        if !matches!(key.as_str(), "syntax" | "escape" | "check") {
-            self.done = true;
-            return Ok(None);
-        }
-        if self.seen.contains(&key) {
-            return Err(format!("only one {key} parser directive can be used"));
-        }
-        self.seen.push(key.clone());
-        Ok(Some((key, value)))
-    }
-}
-
-/// `^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`
-fn match_directive(s: &str) -> Option<(String, String)> {
-    let mut chars = s.char_indices();
-    let (_, first) = chars.next()?;
-    if !first.is_ascii_alphabetic() {
-        return None;
-    }
-    let key_end = s
-        .find(|c: char| !c.is_ascii_alphanumeric())
-        .unwrap_or(s.len());
-    let key = &s[..key_end];
-    let after_key = s[key_end..].trim_start_matches(|c: char| c.is_ascii_whitespace());
-    let after_eq = after_key.strip_prefix('=')?;
-    if after_eq.is_empty() || after_eq.contains('\n') {
-        return None;
-    }
-    let trimmed = after_eq.trim_start_matches(|c: char| c.is_ascii_whitespace());
-    let value = if trimmed.is_empty() {
-        // The lazy value still takes one (whitespace) character.
-        after_eq
-            .chars()
-            .last()
-            .map(String::from)
-            .unwrap_or_default()
-    } else {
-        trimmed
-            .trim_end_matches(|c: char| c.is_ascii_whitespace())
-            .to_string()
-    };
-    Some((key.to_string(), value))
 }
 
 fn is_comment(line: &str) -> bool {
@@ -314,7 +255,15 @@ pub fn parse(source: &str) -> Result<Ast, DockerfileError> {
 }
 
 fn parse_inner(source: &str) -> Result<Ast, DockerfileError> {
-    let lines: Vec<&str> = source.split_inclusive('\n').collect();
+    let mut lines: Vec<&str> = source.split_inclusive('\n').collect();
+    // BuildKit reads lines with a 64 KiB buffer: a longer line ends the file there, and
+    // is an error once the lines before it parsed.
+    let too_long = lines
+        .iter()
+        .position(|l| l.len() > MAX_LINE || (!l.ends_with('\n') && l.len() >= MAX_LINE));
+    if let Some(idx) = too_long {
+        lines.truncate(idx);
+    }
     let mut directives = Directives::default();
     let mut dp = DirectiveParser::default();
     let mut nodes = Vec::new();
@@ -461,6 +410,13 @@ fn parse_inner(source: &str) -> Result<Ast, DockerfileError> {
             current.max(1),
             current.max(1),
         ));
+    }
+    if too_long.is_some() {
+        let msg = format!(
+            "dockerfile line greater than max allowed size of {}",
+            MAX_LINE - 1
+        );
+        return Err(err(ErrorKind::Invalid(msg), current + 1, current + 1));
     }
     Ok(Ast {
         nodes,

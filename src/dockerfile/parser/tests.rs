@@ -199,3 +199,29 @@ fn bad_json_array_is_an_error() {
     assert!(matches!(e.kind, ErrorKind::BadJson(_)));
     assert_eq!(e.line, 2);
 }
+
+#[test]
+fn overlong_lines_are_rejected() {
+    let src = format!("FROM image\nLABEL test={}\n", "a".repeat(64 * 1024));
+    let e = parse(&src).expect_err("too long");
+    assert!(
+        e.to_string()
+            .contains("dockerfile line greater than max allowed size of 65535"),
+        "{e}"
+    );
+    let fits = format!("FROM image\nLABEL t={}\n", "a".repeat(1000));
+    assert!(parse(&fits).is_ok());
+}
+
+#[test]
+fn buildkit_line_numbers() {
+    // Blank lines, comments and a heredoc between instructions.
+    let src = "\n\n# c\nFROM a\n\nRUN a \\\n  b\n\n\n# x\nCOPY <<EOF /x\n1\n2\nEOF\n";
+    let ast = ok(src);
+    let lines: Vec<(usize, usize)> = ast
+        .nodes
+        .iter()
+        .map(|n| (n.start_line, n.end_line))
+        .collect();
+    assert_eq!(lines, vec![(4, 4), (6, 7), (11, 14)]);
+}
