@@ -63,8 +63,17 @@ impl ErrorKind {
 /// A Dockerfile error at a place in the file. Boxed (it is returned often and is big);
 /// its fields are those of [`ErrorData`], reachable directly through `Deref`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("dockerfile parse error on line {}: {}{}", .0.line, .0.kind, .0.kind.suggestion().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
+#[error("{}{}{}", .0.prefix(), .0.kind, .0.kind.suggestion().map(|s| format!(" (did you mean {s}?)")).unwrap_or_default())]
 pub struct DockerfileError(pub Box<ErrorData>);
+
+/// When the error was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// While reading the Dockerfile.
+    Parse,
+    /// While planning or running the build (expansion, mounts...).
+    Build,
+}
 
 /// The details of a [`DockerfileError`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,6 +93,16 @@ pub struct ErrorData {
     pub source_line: Option<String>,
     /// The instruction as parsed (continuations joined), when there is one.
     pub instruction: Option<String>,
+    pub phase: Phase,
+}
+
+impl ErrorData {
+    fn prefix(&self) -> String {
+        match self.phase {
+            Phase::Parse => format!("dockerfile parse error on line {}: ", self.line),
+            Phase::Build => format!("{}:{}: ", self.file.display(), self.line),
+        }
+    }
 }
 
 impl std::ops::Deref for DockerfileError {
@@ -110,6 +129,7 @@ impl DockerfileError {
             len: 0,
             source_line: None,
             instruction: None,
+            phase: Phase::Parse,
         }))
     }
 

@@ -13,7 +13,7 @@ pub use mount::{Mount, MountType, Sharing};
 pub use stage::{parse_dockerfile, parse_onbuild_trigger, Dockerfile, MetaArg, Stage};
 pub use types::{
     Add, ArgDef, Command, CommandLine, Copy, HealthConfig, Healthcheck, Instruction, KeyValue,
-    Network, Onbuild, Run, Security, SourceContent,
+    Network, Onbuild, Run, RunScript, Security, SourceContent,
 };
 
 use self::flags::{FlagType, Flags};

@@ -35,7 +35,7 @@ pub mod instructions;
 pub mod parser;
 pub mod shell;
 
-pub use error::{DockerfileError, ErrorKind};
+pub use error::{DockerfileError, ErrorKind, Phase};
 pub use instructions::{parse_dockerfile, Dockerfile, Instruction, Stage};
 
 #[cfg(test)]

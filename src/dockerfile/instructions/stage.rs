@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::super::error::{DockerfileError, ErrorKind};
+use super::super::error::{DockerfileError, ErrorKind, Phase};
 use super::super::parser::{self, Directives, Node, Warning};
 use super::super::shell::{Lex, NoEnv};
 use super::{parse_node, Command, Instruction, Parsed};
@@ -34,6 +34,8 @@ pub struct Dockerfile {
     pub meta_args: Vec<Command>,
     pub stages: Vec<Stage>,
     pub warnings: Vec<Warning>,
+    /// The text that was parsed (for error snippets).
+    pub source: String,
 }
 
 /// Kept for readers looking for it: a global ARG is a [`Command`] holding an
@@ -49,6 +51,21 @@ impl Dockerfile {
     /// A lexer for expanding this file's words.
     pub fn lex(&self) -> Lex {
         Lex::new(self.directives.escape)
+    }
+
+    /// An error found while building (expansion, mounts...) at lines `start..=end` of
+    /// this file, with the snippet filled in.
+    pub fn error_at(&self, kind: ErrorKind, start: usize, end: usize) -> DockerfileError {
+        let mut e = DockerfileError::new(kind, start, end).locate(&self.source);
+        e.phase = Phase::Build;
+        e.with_file(self.file.clone())
+    }
+
+    /// [`Dockerfile::error_at`] for a command.
+    pub fn command_error(&self, kind: ErrorKind, command: &Command) -> DockerfileError {
+        let mut e = self.error_at(kind, command.start_line, command.end_line);
+        e.instruction = Some(command.original.clone());
+        e
     }
 
     /// The index of the stage named `name` (case-insensitive).
@@ -144,6 +161,7 @@ pub fn parse_dockerfile(
         meta_args,
         stages,
         warnings: ast.warnings,
+        source: source.to_string(),
     })
 }
 

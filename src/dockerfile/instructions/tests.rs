@@ -477,3 +477,53 @@ fn expansion_rules() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn run_heredoc_scripts() {
+    let script = |src: &str| {
+        let d = df(&format!("FROM a\n{src}"));
+        match &d.stages[0].commands[0].instruction {
+            Instruction::Run(r) => r.script(),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(
+        script("RUN echo hi\n"),
+        Ok(RunScript::Args(s(&["echo hi"])))
+    );
+    assert_eq!(
+        script("RUN <<EOF\nset -e\necho x\nEOF\n"),
+        Ok(RunScript::Args(s(&["set -e\necho x\n"])))
+    );
+    assert_eq!(
+        script("RUN <<-EOF\n\techo x\n\tEOF\n"),
+        Ok(RunScript::Args(s(&["echo x\n"])))
+    );
+    assert_eq!(
+        script("RUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\n"),
+        Ok(RunScript::ShebangFile {
+            name: "EOF".into(),
+            data: "#!/usr/bin/env python3\nprint(1)\n".into()
+        })
+    );
+    assert_eq!(
+        script("RUN python3 <<EOF > /out\nprint(1)\nEOF\n"),
+        Ok(RunScript::Args(s(&["python3 <<EOF > /out\nprint(1)\nEOF"])))
+    );
+}
+
+#[test]
+fn build_time_errors_are_located() {
+    let d = df("FROM a\nWORKDIR ${X:?must be set}\n");
+    let cmd = &d.stages[0].commands[0];
+    let mut i = cmd.instruction.clone();
+    let e = match i.expand(&d.lex(), &crate::dockerfile::shell::NoEnv) {
+        Err(e) => d.command_error(e.into(), cmd),
+        Ok(()) => panic!("expected an error"),
+    };
+    assert_eq!(
+        e.to_string(),
+        "Dockerfile:2: failed to process \"${X:?must be set}\": X: must be set"
+    );
+    assert_eq!(e.source_line.as_deref(), Some("WORKDIR ${X:?must be set}"));
+}

@@ -1,7 +1,7 @@
 //! The instruction types.
 
 use super::super::error::ErrorKind;
-use super::super::parser::Heredoc;
+use super::super::parser::{parse_heredoc, Heredoc};
 use super::Mount;
 
 /// `key=value` (ENV, LABEL). `legacy` marks the old `ENV key value` form.
@@ -66,7 +66,49 @@ pub struct Run {
     pub flags_used: Vec<String>,
 }
 
+/// What RUN executes once its heredocs are resolved (BuildKit's `dispatchRun`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunScript {
+    /// Run these arguments (put the stage's SHELL in front when `prepend_shell`).
+    Args(Vec<String>),
+    /// A lone heredoc starting with `#!`: write `data` as `/dev/pipes/<name>` (mode 0755,
+    /// in a read-only mount) and run that path (through the SHELL when `prepend_shell`).
+    ShebangFile { name: String, data: String },
+}
+
 impl Run {
+    /// Resolves heredocs: a lone `<<EOF` becomes its body as the shell command (or a
+    /// script file when it starts with `#!`); otherwise the bodies are appended to the
+    /// command line for the shell to read, as written.
+    pub fn script(&self) -> Result<RunScript, ErrorKind> {
+        let args = &self.cmd.args;
+        let Some(first) = self.heredocs.first() else {
+            return Ok(RunScript::Args(args.clone()));
+        };
+        if args.len() != 1 || !self.cmd.prepend_shell {
+            return Err(ErrorKind::Invalid(format!(
+                "parsing produced an invalid run command: {args:?}"
+            )));
+        }
+        if matches!(parse_heredoc(&args[0]), Ok(Some(_))) {
+            let data = first.chomped();
+            if data.starts_with("#!") {
+                return Ok(RunScript::ShebangFile {
+                    name: first.name.clone(),
+                    data,
+                });
+            }
+            return Ok(RunScript::Args(vec![data]));
+        }
+        let mut text = args[0].clone();
+        for h in &self.heredocs {
+            text.push('\n');
+            text.push_str(&h.content);
+            text.push_str(&h.name);
+        }
+        Ok(RunScript::Args(vec![text]))
+    }
+
     /// Parses the `--mount` specs, expanding each value with `expand`.
     pub fn parse_mounts(
         &self,
