@@ -6,5 +6,6 @@
 
 pub mod bake;
 pub mod cli;
+pub mod dockerfile;
 pub mod error;
 pub mod progress;
