@@ -7,4 +7,5 @@
 pub mod bake;
 pub mod cli;
 pub mod error;
+pub mod oci;
 pub mod progress;
