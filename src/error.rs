@@ -111,6 +111,8 @@ pub trait ToDiagnostic {
 pub enum Error {
     #[error(transparent)]
     Bake(#[from] crate::bake::BakeError),
+    #[error(transparent)]
+    Oci(#[from] crate::oci::OciError),
     /// A subcommand or option that this version does not have yet.
     #[error("{0} is not available yet in this version")]
     NotAvailable(String),
@@ -132,13 +134,14 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::NotAvailable(_) | Error::Usage { .. } => ExitCode::Usage,
-            Error::Bake(_) | Error::Io { .. } => ExitCode::Failure,
+            Error::Bake(_) | Error::Oci(_) | Error::Io { .. } => ExitCode::Failure,
         }
     }
 
     pub fn to_diagnostic(&self) -> Diagnostic {
         match self {
             Error::Bake(e) => e.to_diagnostic(),
+            Error::Oci(e) => crate::oci::OciError::to_diagnostic(e),
             Error::NotAvailable(what) => {
                 Diagnostic::new(format!("{what} is not available yet in this version"))
                     .with_hint("see the status table in the README for what works today")

@@ -8,4 +8,5 @@ pub mod bake;
 pub mod cli;
 pub mod dockerfile;
 pub mod error;
+pub mod oci;
 pub mod progress;

@@ -1,7 +1,10 @@
 //! `kiln imagetools`: inspect and create images and indexes in a registry.
 
 use crate::error::Error;
+use crate::oci::imagetools::{self, CreateOptions, InspectOptions};
+use crate::oci::{Client, ClientConfig, OciError};
 use clap::Subcommand;
+use std::io::Write as _;
 
 #[derive(Debug, Subcommand)]
 pub enum ImagetoolsCommand {
@@ -38,12 +41,73 @@ pub enum ImagetoolsCommand {
         /// Only these platforms
         #[arg(short, long)]
         platform: Vec<String>,
+        /// With a single manifest source, make a one-entry index (false: copy the manifest)
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+        prefer_index: bool,
     },
 }
 
+/// A small runtime for registry work from the CLI.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Io {
+            context: "starting the async runtime".into(),
+            source: e,
+        })
+}
+
+fn print(bytes: &[u8]) -> Result<(), Error> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|_| out.flush())
+        .map_err(|e| Error::Io {
+            context: "writing to stdout".into(),
+            source: e,
+        })
+}
+
 pub fn run(cmd: ImagetoolsCommand) -> Result<(), Error> {
-    match cmd {
-        ImagetoolsCommand::Inspect { .. } => super::not_available("kiln imagetools inspect"),
-        ImagetoolsCommand::Create { .. } => super::not_available("kiln imagetools create"),
-    }
+    let client = Client::new(ClientConfig::default())?;
+    let rt = runtime()?;
+    let out = match cmd {
+        ImagetoolsCommand::Inspect {
+            reference,
+            raw,
+            format,
+        } => {
+            let opts = InspectOptions { raw, format };
+            rt.block_on(imagetools::inspect(&client, &reference, &opts))?
+        }
+        ImagetoolsCommand::Create {
+            sources,
+            tag,
+            dry_run,
+            append,
+            annotation,
+            file,
+            platform,
+            prefer_index,
+        } => {
+            let mut file_sources = Vec::new();
+            for f in &file {
+                let text = std::fs::read_to_string(f)
+                    .map_err(|e| OciError::io(format!("reading source file {f}"), e))?;
+                file_sources.push(text);
+            }
+            let opts = CreateOptions {
+                sources,
+                file_sources,
+                tags: tag,
+                dry_run,
+                append,
+                annotations: annotation,
+                platforms: platform,
+                prefer_index,
+            };
+            rt.block_on(imagetools::create(&client, &opts))?
+        }
+    };
+    print(&out)
 }

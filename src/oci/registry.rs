@@ -1,0 +1,732 @@
+//! A registry client for the Distribution API (`/v2/`): manifests by tag or digest, blobs
+//! (streamed to and from disk), cross-repository mounts, with anonymous, basic and bearer
+//! token auth and retries.
+//!
+//! Plain HTTP is used for `localhost`, `127.0.0.0/8`, `::1` and the registries listed in
+//! [`ClientConfig::insecure`]; HTTPS (rustls) otherwise. Requests that fail with 429, 5xx or
+//! a broken connection are retried with exponential backoff, honouring `Retry-After`.
+
+use super::auth::{self, Challenge, Credential, DockerConfig};
+use super::error::CredSource;
+use super::image::{detect_media_type, media_type, Descriptor, MediaType};
+use super::{Digest, OciError, Reference};
+use futures_util::StreamExt as _;
+use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use sha2::Digest as _;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+/// Manifests larger than this are refused (the Distribution spec suggests 4 MiB).
+pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+/// Blobs read into memory (configs, attestations) larger than this are refused.
+pub const MAX_INLINE_BLOB_SIZE: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Registries (host[:port]) reached over plain HTTP besides loopback addresses.
+    pub insecure: Vec<String>,
+    /// Attempts per request for retryable failures (at least 1).
+    pub max_attempts: u32,
+    /// First backoff delay; doubled on each retry.
+    pub base_delay: Duration,
+    /// Longest wait honoured from `Retry-After`.
+    pub max_delay: Duration,
+    pub user_agent: String,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            insecure: Vec::new(),
+            max_attempts: 4,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+            user_agent: concat!("kiln/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+/// A manifest or index as the registry returned it.
+#[derive(Debug, Clone)]
+pub struct FetchedManifest {
+    /// The exact bytes (their digest is the manifest digest).
+    pub bytes: Vec<u8>,
+    pub media_type: MediaType,
+    pub digest: Digest,
+}
+
+impl FetchedManifest {
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::new(self.media_type.as_str(), self.digest.clone(), self.bytes.len() as i64)
+    }
+}
+
+#[derive(Default)]
+struct RegistryState {
+    creds_loaded: bool,
+    cred: Option<Credential>,
+    source: Option<CredSource>,
+    challenge: Option<Challenge>,
+    tokens: HashMap<String, String>,
+}
+
+/// The registry client. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct Client {
+    http: reqwest::Client,
+    cfg: ClientConfig,
+    docker_config: DockerConfig,
+    state: Mutex<HashMap<String, RegistryState>>,
+}
+
+fn pull_scope(repo: &str) -> String {
+    format!("repository:{repo}:pull")
+}
+
+fn push_scope(repo: &str) -> String {
+    format!("repository:{repo}:pull,push")
+}
+
+/// True for hosts reached over plain HTTP by default.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = if let Some(rest) = registry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        registry.rsplit_once(':').map(|(h, _)| h).unwrap_or(registry)
+    };
+    host == "localhost"
+        || host == "::1"
+        || host
+            .parse::<std::net::Ipv4Addr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
+}
+
+/// The innermost cause of an error (e.g. "Connection refused (os error 111)").
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let v = headers.get(RETRY_AFTER)?.to_str().ok()?;
+    v.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
+impl Client {
+    /// A client reading credentials from the usual Docker config file.
+    pub fn new(cfg: ClientConfig) -> Result<Client, OciError> {
+        Client::with_docker_config(cfg, DockerConfig::load()?)
+    }
+
+    pub fn with_docker_config(cfg: ClientConfig, docker_config: DockerConfig) -> Result<Client, OciError> {
+        let http = reqwest::Client::builder()
+            .user_agent(cfg.user_agent.clone())
+            .connect_timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .build()
+            .map_err(|e| OciError::Transport {
+                registry: String::new(),
+                message: format!("cannot set up HTTP client: {}", root_cause(&e)),
+            })?;
+        Ok(Client {
+            http,
+            cfg,
+            docker_config,
+            state: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// `http` or `https` for a registry.
+    pub fn scheme(&self, registry: &str) -> &'static str {
+        if is_loopback(registry) || self.cfg.insecure.iter().any(|r| r == registry) {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
+    /// `scheme://host/v2/` for a registry (Docker Hub's API host for `docker.io`).
+    pub fn base_url(&self, registry: &str) -> String {
+        let host = if registry == "docker.io" {
+            "registry-1.docker.io"
+        } else {
+            registry
+        };
+        format!("{}://{host}/v2/", self.scheme(registry))
+    }
+
+    fn with_state<T>(&self, registry: &str, f: impl FnOnce(&mut RegistryState) -> T) -> T {
+        let mut map = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        f(map.entry(registry.to_string()).or_default())
+    }
+
+    fn load_creds(&self, registry: &str) -> Result<(), OciError> {
+        if self.with_state(registry, |s| s.creds_loaded) {
+            return Ok(());
+        }
+        let (cred, source) = match auth::ci_credentials(registry) {
+            Some((c, s)) => (Some(c), s),
+            None => self.docker_config.credentials(registry)?,
+        };
+        self.with_state(registry, |s| {
+            s.creds_loaded = true;
+            s.cred = cred;
+            s.source = Some(source);
+        });
+        Ok(())
+    }
+
+    /// Uses `cred` for `registry` instead of what the config file says.
+    pub fn set_credentials(&self, registry: &str, cred: Credential) {
+        self.with_state(registry, |s| {
+            s.creds_loaded = true;
+            s.cred = Some(cred);
+            s.source = Some(CredSource::Explicit);
+            s.tokens.clear();
+        });
+    }
+
+    fn cred_source(&self, registry: &str) -> CredSource {
+        self.with_state(registry, |s| s.source.clone().unwrap_or(CredSource::Anonymous))
+    }
+
+    fn auth_header(&self, registry: &str, scope_key: &str) -> Option<String> {
+        self.with_state(registry, |s| {
+            let ch = s.challenge.as_ref()?;
+            match ch.scheme.as_str() {
+                "bearer" => s.tokens.get(scope_key).map(|t| format!("Bearer {t}")),
+                "basic" => s.cred.as_ref().map(auth::basic_header),
+                _ => None,
+            }
+        })
+    }
+
+    /// Answers a 401 challenge: stores it and fetches a token for the scopes.
+    async fn authenticate(&self, registry: &str, header: Option<&str>, scopes: &[String]) -> Result<(), OciError> {
+        let unauthorized = || OciError::Unauthorized {
+            registry: registry.to_string(),
+            source_desc: self.cred_source(registry),
+        };
+        let challenge = header.and_then(auth::parse_challenge).ok_or_else(unauthorized)?;
+        self.with_state(registry, |s| s.challenge = Some(challenge.clone()));
+        let cred = self.with_state(registry, |s| s.cred.clone());
+        match challenge.scheme.as_str() {
+            "basic" => cred.map(|_| ()).ok_or_else(unauthorized),
+            "bearer" => {
+                let realm = challenge.params.get("realm").ok_or_else(unauthorized)?;
+                let service = challenge.params.get("service").cloned().unwrap_or_default();
+                let req = match &cred {
+                    Some(c) if c.identity_token => {
+                        let mut form = vec![
+                            ("grant_type", "refresh_token".to_string()),
+                            ("refresh_token", c.secret.expose().to_string()),
+                            ("service", service.clone()),
+                            ("client_id", "kiln".to_string()),
+                        ];
+                        form.push(("scope", scopes.join(" ")));
+                        self.http.post(realm).form(&form)
+                    }
+                    _ => {
+                        let mut q: Vec<(&str, &str)> = Vec::new();
+                        if !service.is_empty() {
+                            q.push(("service", &service));
+                        }
+                        for s in scopes {
+                            q.push(("scope", s));
+                        }
+                        let r = self.http.get(realm).query(&q);
+                        match &cred {
+                            Some(c) => r.header(AUTHORIZATION, auth::basic_header(c)),
+                            None => r,
+                        }
+                    }
+                };
+                let resp = req.send().await.map_err(|e| OciError::Transport {
+                    registry: registry.to_string(),
+                    message: format!("token request to {realm}: {}", root_cause(&e)),
+                })?;
+                if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
+                    return Err(unauthorized());
+                }
+                if !resp.status().is_success() {
+                    return Err(OciError::Status {
+                        registry: registry.to_string(),
+                        method: "GET".into(),
+                        path: realm.clone(),
+                        status: resp.status().as_u16(),
+                        detail: Some("token request failed".into()),
+                    });
+                }
+                #[derive(serde::Deserialize)]
+                struct Tok {
+                    token: Option<String>,
+                    access_token: Option<String>,
+                }
+                let body = resp.bytes().await.map_err(|e| OciError::Transport {
+                    registry: registry.to_string(),
+                    message: format!("reading the token answer from {realm}: {}", root_cause(&e)),
+                })?;
+                let tok: Tok = serde_json::from_slice(&body).map_err(|_| OciError::Transport {
+                    registry: registry.to_string(),
+                    message: format!("token answer from {realm} is not valid JSON"),
+                })?;
+                let token = tok.token.or(tok.access_token).filter(|t| !t.is_empty()).ok_or_else(unauthorized)?;
+                let key = scopes.join(" ");
+                self.with_state(registry, |s| {
+                    s.tokens.insert(key, token);
+                });
+                Ok(())
+            }
+            _ => Err(unauthorized()),
+        }
+    }
+
+    /// Sends a request built by `make` (called again for each attempt) with auth and retries.
+    async fn send(
+        &self,
+        registry: &str,
+        scopes: &[String],
+        method: Method,
+        url: &str,
+        make: &(dyn Fn(RequestBuilder) -> RequestBuilder + Sync),
+    ) -> Result<Response, OciError> {
+        self.load_creds(registry)?;
+        let scope_key = scopes.join(" ");
+        let mut authed = false;
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let mut req = make(self.http.request(method.clone(), url));
+            if let Some(h) = self.auth_header(registry, &scope_key) {
+                req = req.header(AUTHORIZATION, h);
+            }
+            let delay = self.cfg.base_delay * 2u32.saturating_pow(attempt.saturating_sub(1));
+            match req.send().await {
+                Err(e) => {
+                    let retryable = e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
+                    if retryable && attempt < self.cfg.max_attempts {
+                        tracing::debug!(%url, attempt, "request failed, retrying");
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                    return Err(OciError::Transport {
+                        registry: registry.to_string(),
+                        message: format!("{method} {url}: {}", root_cause(&e)),
+                    });
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    if status == StatusCode::UNAUTHORIZED {
+                        if authed {
+                            return Err(OciError::Unauthorized {
+                                registry: registry.to_string(),
+                                source_desc: self.cred_source(registry),
+                            });
+                        }
+                        authed = true;
+                        attempt -= 1;
+                        let header = resp
+                            .headers()
+                            .get(WWW_AUTHENTICATE)
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string);
+                        self.authenticate(registry, header.as_deref(), scopes).await?;
+                        continue;
+                    }
+                    let retryable = status == StatusCode::TOO_MANY_REQUESTS
+                        || matches!(status.as_u16(), 500 | 502 | 503 | 504);
+                    if retryable && attempt < self.cfg.max_attempts {
+                        let wait = retry_after(resp.headers()).unwrap_or(delay).min(self.cfg.max_delay);
+                        tracing::debug!(%url, %status, attempt, "retrying after {wait:?}");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Ok(resp);
+                }
+            }
+        }
+    }
+
+    fn status_error(&self, registry: &str, method: &str, url: &str, status: StatusCode, what: &str) -> OciError {
+        let path = url.split_once("/v2/").map(|(_, p)| format!("/v2/{p}")).unwrap_or_else(|| url.to_string());
+        match status {
+            StatusCode::NOT_FOUND => OciError::NotFound { reference: what.to_string() },
+            StatusCode::FORBIDDEN => OciError::Denied {
+                registry: registry.to_string(),
+                what: what.to_string(),
+                source_desc: self.cred_source(registry),
+            },
+            _ => OciError::Status {
+                registry: registry.to_string(),
+                method: method.to_string(),
+                path,
+                status: status.as_u16(),
+                detail: None,
+            },
+        }
+    }
+
+    /// Checks that the registry answers (`GET /v2/`), authenticating if it asks.
+    pub async fn ping(&self, registry: &str) -> Result<(), OciError> {
+        let url = self.base_url(registry);
+        let resp = self.send(registry, &[], Method::GET, &url, &|r| r).await?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            Err(self.status_error(registry, "GET", &url, resp.status(), registry))
+        }
+    }
+
+    fn manifest_url(&self, r: &Reference, target: &str) -> String {
+        format!("{}{}/manifests/{target}", self.base_url(r.registry()), r.repository())
+    }
+
+    fn accept(r: RequestBuilder) -> RequestBuilder {
+        r.header(ACCEPT, media_type::ALL_MANIFESTS.join(", "))
+    }
+
+    /// Fetches a manifest or index by the reference's digest (else tag), verifying the
+    /// digest when one was asked for.
+    pub async fn get_manifest(&self, r: &Reference) -> Result<FetchedManifest, OciError> {
+        let url = self.manifest_url(r, &r.target());
+        let scopes = [pull_scope(r.repository())];
+        let resp = self.send(r.registry(), &scopes, Method::GET, &url, &Self::accept).await?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(self.status_error(r.registry(), "GET", &url, status, &r.to_string()));
+        }
+        let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let bytes = read_limited(resp, MAX_MANIFEST_SIZE, &format!("manifest {r}"), r.registry()).await?;
+        let digest = match r.digest() {
+            Some(d) => {
+                d.verify(&format!("manifest {r}"), &bytes)?;
+                d.clone()
+            }
+            None => Digest::sha256(&bytes),
+        };
+        let media_type = detect_media_type(&bytes, content_type.as_deref()).map_err(|e| match e {
+            OciError::InvalidManifest { reason, .. } => OciError::manifest(format!("manifest {r}"), reason),
+            OciError::UnsupportedMediaType { media_type, .. } => OciError::UnsupportedMediaType {
+                what: format!("manifest {r}"),
+                media_type,
+            },
+            other => other,
+        })?;
+        Ok(FetchedManifest { bytes, media_type, digest })
+    }
+
+    /// `HEAD` a manifest: its descriptor, or `None` when the registry does not have it.
+    pub async fn head_manifest(&self, r: &Reference) -> Result<Option<Descriptor>, OciError> {
+        let url = self.manifest_url(r, &r.target());
+        let scopes = [pull_scope(r.repository())];
+        let resp = self.send(r.registry(), &scopes, Method::HEAD, &url, &Self::accept).await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => return Ok(None),
+            s if !s.is_success() => return Err(self.status_error(r.registry(), "HEAD", &url, s, &r.to_string())),
+            _ => {}
+        }
+        let h = resp.headers();
+        let digest = match r.digest() {
+            Some(d) => d.clone(),
+            None => match h.get("Docker-Content-Digest").and_then(|v| v.to_str().ok()) {
+                Some(d) => Digest::parse(d)?,
+                // without the header the only way to know the digest is to read the bytes
+                None => return Ok(Some(self.get_manifest(r).await?.descriptor())),
+            },
+        };
+        let mt = h.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let size = h
+            .get(reqwest::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        Ok(Some(Descriptor::new(mt.split(';').next().unwrap_or("").trim(), digest, size)))
+    }
+
+    /// Stores a manifest under `r`'s tag (or digest) and returns its digest.
+    pub async fn put_manifest(&self, r: &Reference, bytes: &[u8], media_type: &str) -> Result<Digest, OciError> {
+        let digest = Digest::sha256(bytes);
+        let url = self.manifest_url(r, &r.target());
+        let scopes = [push_scope(r.repository())];
+        let body = bytes.to_vec();
+        let mt = media_type.to_string();
+        let resp = self
+            .send(r.registry(), &scopes, Method::PUT, &url, &|req| {
+                req.header(CONTENT_TYPE, mt.as_str()).body(body.clone())
+            })
+            .await?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let detail = resp.text().await.ok().map(|t| t.chars().take(300).collect::<String>());
+            if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
+                return Err(self.status_error(r.registry(), "PUT", &url, status, &r.to_string()));
+            }
+            return Err(OciError::Status {
+                registry: r.registry().to_string(),
+                method: "PUT".into(),
+                path: format!("/v2/{}/manifests/{}", r.repository(), r.target()),
+                status: status.as_u16(),
+                detail,
+            });
+        }
+        Ok(digest)
+    }
+
+    fn blob_url(&self, r: &Reference, digest: &Digest) -> String {
+        format!("{}{}/blobs/{digest}", self.base_url(r.registry()), r.repository())
+    }
+
+    /// The size of a blob in `r`'s repository, or `None` when it is not there.
+    pub async fn blob_exists(&self, r: &Reference, digest: &Digest) -> Result<Option<i64>, OciError> {
+        let url = self.blob_url(r, digest);
+        let scopes = [pull_scope(r.repository())];
+        let resp = self.send(r.registry(), &scopes, Method::HEAD, &url, &|q| q).await?;
+        match resp.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            s if s.is_success() => Ok(Some(
+                resp.headers()
+                    .get(reqwest::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            )),
+            s => Err(self.status_error(r.registry(), "HEAD", &url, s, &format!("{}@{digest}", r.name()))),
+        }
+    }
+
+    async fn blob_response(&self, r: &Reference, digest: &Digest) -> Result<Response, OciError> {
+        let url = self.blob_url(r, digest);
+        let scopes = [pull_scope(r.repository())];
+        let resp = self.send(r.registry(), &scopes, Method::GET, &url, &|q| q).await?;
+        if !resp.status().is_success() {
+            return Err(self.status_error(r.registry(), "GET", &url, resp.status(), &format!("{}@{digest}", r.name())));
+        }
+        Ok(resp)
+    }
+
+    /// Reads a small blob (config, attestation) into memory, verifying its digest.
+    pub async fn get_blob(&self, r: &Reference, digest: &Digest) -> Result<Vec<u8>, OciError> {
+        let resp = self.blob_response(r, digest).await?;
+        let what = format!("blob {}@{digest}", r.name());
+        let bytes = read_limited(resp, MAX_INLINE_BLOB_SIZE, &what, r.registry()).await?;
+        digest.verify(&what, &bytes)?;
+        Ok(bytes)
+    }
+
+    /// Streams a blob into `path` (memory stays flat), verifying the digest; the file is
+    /// written under a temporary name and renamed into place only when it is complete.
+    pub async fn blob_to_file(&self, r: &Reference, digest: &Digest, path: &Path) -> Result<u64, OciError> {
+        let resp = self.blob_response(r, digest).await?;
+        let tmp = path.with_extension("partial");
+        let mut file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| OciError::io(format!("creating {}", tmp.display()), e))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut n = 0u64;
+        let mut stream = resp.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| OciError::Transport {
+                registry: r.registry().to_string(),
+                message: format!("reading blob {digest}: {}", root_cause(&e)),
+            })?;
+            hasher.update(&chunk);
+            n += chunk.len() as u64;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| OciError::io(format!("writing {}", tmp.display()), e))?;
+        }
+        file.flush().await.map_err(|e| OciError::io(format!("writing {}", tmp.display()), e))?;
+        drop(file);
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if digest.algorithm() == "sha256" && actual != digest.to_string() {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            return Err(OciError::DigestMismatch {
+                what: format!("blob {}@{digest}", r.name()),
+                expected: digest.to_string(),
+                actual,
+            });
+        }
+        tokio::fs::rename(&tmp, path)
+            .await
+            .map_err(|e| OciError::io(format!("renaming {}", tmp.display()), e))?;
+        Ok(n)
+    }
+
+    /// Asks the registry to mount a blob from another repository of the same registry.
+    /// Returns false when it did not (the caller then uploads).
+    pub async fn mount_blob(&self, to: &Reference, from: &Reference, digest: &Digest) -> Result<bool, OciError> {
+        if to.registry() != from.registry() {
+            return Ok(false);
+        }
+        let url = format!(
+            "{}{}/blobs/uploads/?mount={digest}&from={}",
+            self.base_url(to.registry()),
+            to.repository(),
+            from.repository()
+        );
+        let scopes = [push_scope(to.repository()), pull_scope(from.repository())];
+        let resp = self.send(to.registry(), &scopes, Method::POST, &url, &|q| q.header(reqwest::header::CONTENT_LENGTH, "0")).await?;
+        match resp.status() {
+            StatusCode::CREATED => Ok(true),
+            StatusCode::ACCEPTED => {
+                // an upload session was opened instead; close it
+                if let Some(loc) = self.location(to.registry(), resp.headers()) {
+                    let _ = self.send(to.registry(), &scopes, Method::DELETE, &loc, &|q| q).await;
+                }
+                Ok(false)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn location(&self, registry: &str, headers: &HeaderMap) -> Option<String> {
+        let loc = headers.get(LOCATION)?.to_str().ok()?;
+        if loc.starts_with("http://") || loc.starts_with("https://") {
+            return Some(loc.to_string());
+        }
+        let base = self.base_url(registry);
+        let origin = base.trim_end_matches("/v2/");
+        Some(format!("{origin}{}", if loc.starts_with('/') { loc.to_string() } else { format!("/{loc}") }))
+    }
+
+    async fn start_upload(&self, r: &Reference) -> Result<String, OciError> {
+        let url = format!("{}{}/blobs/uploads/", self.base_url(r.registry()), r.repository());
+        let scopes = [push_scope(r.repository())];
+        let resp = self
+            .send(r.registry(), &scopes, Method::POST, &url, &|q| q.header(reqwest::header::CONTENT_LENGTH, "0"))
+            .await?;
+        if resp.status() != StatusCode::ACCEPTED {
+            return Err(self.status_error(r.registry(), "POST", &url, resp.status(), &r.name()));
+        }
+        self.location(r.registry(), resp.headers()).ok_or_else(|| OciError::Status {
+            registry: r.registry().to_string(),
+            method: "POST".into(),
+            path: format!("/v2/{}/blobs/uploads/", r.repository()),
+            status: 202,
+            detail: Some("no Location header".into()),
+        })
+    }
+
+    fn with_digest_query(loc: &str, digest: &Digest) -> String {
+        let sep = if loc.contains('?') { '&' } else { '?' };
+        format!("{loc}{sep}digest={digest}")
+    }
+
+    /// Uploads a blob held in memory (skipped when the registry already has it).
+    pub async fn push_blob(&self, r: &Reference, digest: &Digest, bytes: &[u8]) -> Result<(), OciError> {
+        digest.verify("blob to upload", bytes)?;
+        if self.blob_exists(r, digest).await?.is_some() {
+            return Ok(());
+        }
+        let loc = self.start_upload(r).await?;
+        let url = Self::with_digest_query(&loc, digest);
+        let scopes = [push_scope(r.repository())];
+        let body = bytes.to_vec();
+        let resp = self
+            .send(r.registry(), &scopes, Method::PUT, &url, &|q| {
+                q.header(CONTENT_TYPE, "application/octet-stream").body(body.clone())
+            })
+            .await?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(self.status_error(r.registry(), "PUT", &url, resp.status(), &format!("{}@{digest}", r.name())));
+        }
+        Ok(())
+    }
+
+    /// Uploads a blob from a file, streaming it (skipped when the registry has it).
+    pub async fn push_blob_file(&self, r: &Reference, digest: &Digest, path: &Path) -> Result<(), OciError> {
+        if self.blob_exists(r, digest).await?.is_some() {
+            return Ok(());
+        }
+        let loc = self.start_upload(r).await?;
+        let url = Self::with_digest_query(&loc, digest);
+        let scopes = [push_scope(r.repository())];
+        let len = std::fs::metadata(path)
+            .map_err(|e| OciError::io(format!("reading {}", path.display()), e))?
+            .len();
+        let path = path.to_path_buf();
+        let resp = self
+            .send(r.registry(), &scopes, Method::PUT, &url, &|q| {
+                let stream = file_stream(path.clone());
+                q.header(CONTENT_TYPE, "application/octet-stream")
+                    .header(reqwest::header::CONTENT_LENGTH, len)
+                    .body(reqwest::Body::wrap_stream(stream))
+            })
+            .await?;
+        if resp.status() != StatusCode::CREATED {
+            return Err(self.status_error(r.registry(), "PUT", &url, resp.status(), &format!("{}@{digest}", r.name())));
+        }
+        Ok(())
+    }
+}
+
+/// A file as a stream of 1 MiB chunks.
+fn file_stream(path: std::path::PathBuf) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send {
+    futures_util::stream::unfold(None::<tokio::fs::File>, move |state| {
+        let path = path.clone();
+        async move {
+            let mut file = match state {
+                Some(f) => f,
+                None => match tokio::fs::File::open(&path).await {
+                    Ok(f) => f,
+                    Err(e) => return Some((Err(e), None)),
+                },
+            };
+            let mut buf = vec![0u8; 1 << 20];
+            match file.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+                }
+                Err(e) => Some((Err(e), None)),
+            }
+        }
+    })
+}
+
+async fn read_limited(resp: Response, limit: u64, what: &str, registry: &str) -> Result<Vec<u8>, OciError> {
+    if let Some(len) = resp.content_length() {
+        if len > limit {
+            return Err(OciError::TooLarge { what: what.to_string(), size: len, limit });
+        }
+    }
+    let mut out = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| OciError::Transport {
+            registry: registry.to_string(),
+            message: format!("reading {what}: {}", root_cause(&e)),
+        })?;
+        out.extend_from_slice(&chunk);
+        if out.len() as u64 > limit {
+            return Err(OciError::TooLarge { what: what.to_string(), size: out.len() as u64, limit });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_is_plain_http() {
+        for r in ["localhost", "localhost:5000", "127.0.0.1:5077", "127.1.2.3", "[::1]:5000", "::1"] {
+            assert!(is_loopback(r), "{r}");
+        }
+        for r in ["docker.io", "10.0.0.1:5000", "example.com:443", "[fe80::1]:5000"] {
+            assert!(!is_loopback(r), "{r}");
+        }
+        let c = Client::with_docker_config(ClientConfig::default(), DockerConfig::default()).unwrap();
+        assert_eq!(c.base_url("docker.io"), "https://registry-1.docker.io/v2/");
+        assert_eq!(c.base_url("127.0.0.1:5077"), "http://127.0.0.1:5077/v2/");
+    }
+}
