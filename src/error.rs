@@ -113,6 +113,10 @@ pub enum Error {
     Bake(#[from] crate::bake::BakeError),
     #[error(transparent)]
     Oci(#[from] crate::oci::OciError),
+    #[error(transparent)]
+    Dockerfile(#[from] crate::dockerfile::DockerfileError),
+    #[error(transparent)]
+    Ignore(#[from] crate::dockerfile::ignore::IgnoreError),
     /// A subcommand or option that this version does not have yet.
     #[error("{0} is not available yet in this version")]
     NotAvailable(String),
@@ -134,7 +138,11 @@ impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::NotAvailable(_) | Error::Usage { .. } => ExitCode::Usage,
-            Error::Bake(_) | Error::Oci(_) | Error::Io { .. } => ExitCode::Failure,
+            Error::Bake(_)
+            | Error::Oci(_)
+            | Error::Dockerfile(_)
+            | Error::Ignore(_)
+            | Error::Io { .. } => ExitCode::Failure,
         }
     }
 
@@ -142,6 +150,8 @@ impl Error {
         match self {
             Error::Bake(e) => e.to_diagnostic(),
             Error::Oci(e) => crate::oci::OciError::to_diagnostic(e),
+            Error::Dockerfile(e) => e.to_diagnostic(),
+            Error::Ignore(e) => Diagnostic::new(e.to_string()),
             Error::NotAvailable(what) => {
                 Diagnostic::new(format!("{what} is not available yet in this version"))
                     .with_hint("see the status table in the README for what works today")

@@ -1,0 +1,8 @@
+//! The embedded build engine: Dockerfile + target -> image, without a daemon.
+//!
+//! `fs` is the shared filesystem model; `layer` writes and reads layer tars; `store` is the
+//! content-addressed store and cache index in `$KILN_HOME`; `plan` turns a Dockerfile into
+//! per-platform steps with cache keys; `copy` computes what COPY/ADD change; `exec` runs the
+//! steps; `export` writes images to registries, OCI/docker archives, local dirs and tars.
+
+pub mod fs;
