@@ -77,15 +77,16 @@ impl Diagnostic {
             if let Some(line) = &self.source_line {
                 let num = loc.line.to_string();
                 let pad = " ".repeat(num.len());
-                let shown = line.trim_end_matches(['\r', '\n']);
+                let (shown, col) = window(line.trim_end_matches(['\r', '\n']), loc.col);
                 let caret_pad: String = shown
                     .chars()
-                    .take(loc.col.saturating_sub(1))
+                    .take(col.saturating_sub(1))
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
+                let width = loc.len.max(1).min(shown.chars().count().saturating_sub(col - 1).max(1));
                 let _ = writeln!(out, "{pad} |");
                 let _ = writeln!(out, "{num} | {shown}");
-                let _ = writeln!(out, "{pad} | {caret_pad}{}", "^".repeat(loc.len.max(1)));
+                let _ = writeln!(out, "{pad} | {caret_pad}{}", "^".repeat(width));
             }
         }
         if let Some(hint) = &self.hint {
@@ -93,6 +94,29 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Longest source line shown in full; longer ones are cut to a window around the column.
+const MAX_SNIPPET: usize = 120;
+
+/// The part of `line` to show and the column within it.
+fn window(line: &str, col: usize) -> (String, usize) {
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= MAX_SNIPPET {
+        return (line.to_string(), col);
+    }
+    let start = col.saturating_sub(1).saturating_sub(MAX_SNIPPET / 2);
+    let end = (start + MAX_SNIPPET).min(chars.len());
+    let mut s: String = chars[start..end].iter().collect();
+    let mut c = col - start;
+    if start > 0 {
+        s.insert_str(0, "...");
+        c += 3;
+    }
+    if end < chars.len() {
+        s.push_str("...");
+    }
+    (s, c)
 }
 
 impl fmt::Display for Diagnostic {
@@ -189,6 +213,26 @@ mod tests {
             d.render(),
             "error: unknown attribute \"tag\"\n  --> docker-bake.hcl:3:3\n  |\n3 |   tag = [\"x\"]\n  |   ^^^\n  = hint: did you mean \"tags\"?\n"
         );
+    }
+
+    #[test]
+    fn long_lines_are_windowed() {
+        let line = format!("{}X{}", "a".repeat(500), "b".repeat(500));
+        let d = Diagnostic::new("m").at(
+            Location {
+                file: "f".into(),
+                line: 1,
+                col: 501,
+                len: 1,
+            },
+            Some(line),
+        );
+        let r = d.render();
+        assert!(r.lines().all(|l| l.chars().count() < 140), "{r}");
+        let snippet = r.lines().nth(3).unwrap_or_default();
+        let caret = r.lines().nth(4).unwrap_or_default();
+        let x = snippet.find('X').expect("X shown");
+        assert_eq!(caret.find('^'), Some(x));
     }
 
     #[test]

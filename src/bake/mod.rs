@@ -52,7 +52,7 @@ impl ToDiagnostic for BakeError {
     fn to_diagnostic(&self) -> Diagnostic {
         match self {
             BakeError::Syntax(e) => {
-                let d = Diagnostic::new(format!("{}: {}", e.file, e.message));
+                let d = Diagnostic::new(e.message.clone());
                 match (e.line, e.col) {
                     (Some(line), Some(col)) => d.at(
                         Location {
@@ -63,7 +63,7 @@ impl ToDiagnostic for BakeError {
                         },
                         e.source_line.clone(),
                     ),
-                    _ => d,
+                    _ => Diagnostic::new(format!("{}: {}", e.file, e.message)),
                 }
             }
             BakeError::Eval { error, file } => {

@@ -202,8 +202,13 @@ fn load_links(
         if target == name {
             return Err(format!("target {target} cannot link to itself"));
         }
-        if visited.iter().any(|x| x == target) {
-            return Err(format!("infinite loop from {name} to {target}"));
+        if let Some(pos) = visited.iter().position(|x| x == target) {
+            let mut path: Vec<&str> = visited[pos..].iter().map(String::as_str).collect();
+            path.push(target);
+            return Err(format!(
+                "infinite loop from {name} to {target} (target contexts: {})",
+                path.join(" -> ")
+            ));
         }
         if !m.contains_key(target) {
             let mut t2 = resolve_target(cfg, target, ov)?;

@@ -62,7 +62,7 @@ pub struct Context<'d> {
     funcs: HashMap<String, &'d Block>,
     values: HashMap<String, Value>,
     constraints: HashMap<String, Type>,
-    resolving: HashSet<String>,
+    resolving: Vec<String>,
     calling: Vec<String>,
     /// Instances of each block, by block index, once names are known.
     instances: HashMap<usize, Vec<Instance>>,
@@ -118,7 +118,7 @@ impl<'d> Context<'d> {
             funcs,
             values: HashMap::new(),
             constraints: HashMap::new(),
-            resolving: HashSet::new(),
+            resolving: Vec::new(),
             calling: Vec::new(),
             instances: HashMap::new(),
             naming: HashSet::new(),
@@ -193,14 +193,20 @@ impl<'d> Context<'d> {
         if attr.is_none() && block.is_none() {
             return Ok(None);
         }
-        if !self.resolving.insert(name.to_string()) {
+        if let Some(pos) = self.resolving.iter().position(|n| n == name) {
+            let mut path = self.resolving[pos..].to_vec();
+            path.push(name.to_string());
             return Err(EvalError::new(
                 "Invalid expression",
-                format!("variable cycle not allowed for {name}"),
+                format!(
+                    "variable cycle not allowed for {name} ({})",
+                    path.join(" -> ")
+                ),
             ));
         }
+        self.resolving.push(name.to_string());
         let result = self.compute_variable(name, attr, block);
-        self.resolving.remove(name);
+        self.resolving.pop();
         let v = result?;
         self.values.insert(name.to_string(), v.clone());
         Ok(Some(v))
@@ -536,6 +542,12 @@ impl Resolver for Context<'_> {
 
     fn is_block_kind(&self, name: &str) -> bool {
         BLOCK_KINDS.contains(&name)
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.vars.keys().chain(self.attrs.keys()).cloned().collect();
+        v.extend(self.inputs.builtins.keys().cloned());
+        v
     }
 
     fn block_ref(&mut self, kind: &str, name: &str, attr: Option<&str>) -> Result<Value> {

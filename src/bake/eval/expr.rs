@@ -50,6 +50,8 @@ pub trait Resolver {
     fn variable(&mut self, name: &str) -> Result<Option<Value>>;
     /// Whether `name` is a block type (`target`, `group`) that can be referenced.
     fn is_block_kind(&self, name: &str) -> bool;
+    /// Names of all variables (for "did you mean" hints).
+    fn names(&self) -> Vec<String>;
     /// `kind.name` (whole block) or `kind.name.attr`.
     fn block_ref(&mut self, kind: &str, name: &str, attr: Option<&str>) -> Result<Value>;
     /// Calls a user-defined function; `None` if there is no such function.
@@ -227,10 +229,16 @@ impl<'r> Evaluator<'r> {
         }
         match self.resolver.variable(name)? {
             Some(v) => Ok(v),
-            None => Err(EvalError::new(
-                "Unknown variable",
-                format!("There is no variable named \"{name}\"."),
-            )),
+            None => {
+                let mut detail = format!("There is no variable named \"{name}\".");
+                let mut names = self.resolver.names();
+                names.extend(self.scopes.iter().flat_map(|s| s.keys().cloned()));
+                if let Some(s) = crate::bake::suggest::closest(name, names.iter().map(String::as_str))
+                {
+                    detail.push_str(&format!(" Did you mean \"{s}\"?"));
+                }
+                Err(EvalError::new("Unknown variable", detail))
+            }
         }
     }
 
