@@ -459,6 +459,7 @@ pub fn parse_type_expr(src: &str) -> Result<Type, ConvertError> {
     let mut p = TypeParser {
         s: src.as_bytes(),
         i: 0,
+        depth: 0,
     };
     let t = p.ty()?;
     p.ws();
@@ -473,7 +474,11 @@ pub fn parse_type_expr(src: &str) -> Result<Type, ConvertError> {
 struct TypeParser<'a> {
     s: &'a [u8],
     i: usize,
+    depth: usize,
 }
+
+/// Nesting limit of type expressions (keeps recursion bounded on hostile input).
+const MAX_TYPE_DEPTH: usize = 64;
 
 impl TypeParser<'_> {
     fn ws(&mut self) {
@@ -519,6 +524,16 @@ impl TypeParser<'_> {
     }
 
     fn ty(&mut self) -> Result<Type, ConvertError> {
+        self.depth += 1;
+        if self.depth > MAX_TYPE_DEPTH {
+            return Err(ConvertError::new("type expression is nested too deeply"));
+        }
+        let t = self.ty_inner();
+        self.depth -= 1;
+        t
+    }
+
+    fn ty_inner(&mut self) -> Result<Type, ConvertError> {
         let name = self.ident()?;
         match name.as_str() {
             "string" => Ok(Type::String),

@@ -88,6 +88,9 @@ pub(super) fn setsymmetricdifference(a: &[Value]) -> Result<Value, FuncError> {
     Ok(Value::set(out))
 }
 
+/// Bounds the size of a cartesian product (a hostile file cannot exhaust memory).
+const MAX_PRODUCT: usize = 1 << 16;
+
 pub(super) fn setproduct(a: &[Value]) -> Result<Value, FuncError> {
     if a.len() < 2 {
         return Err(FuncError::new("at least two arguments are required"));
@@ -115,6 +118,9 @@ pub(super) fn setproduct(a: &[Value]) -> Result<Value, FuncError> {
     }
     let mut product: Vec<Vec<Value>> = vec![vec![]];
     for f in &factors {
+        if product.len().saturating_mul(f.len()) > MAX_PRODUCT {
+            return Err(FuncError::new("the product has too many elements"));
+        }
         let mut next = Vec::with_capacity(product.len() * f.len());
         for p in &product {
             for e in f {
@@ -122,9 +128,6 @@ pub(super) fn setproduct(a: &[Value]) -> Result<Value, FuncError> {
                 t.push(e.clone());
                 next.push(t);
             }
-        }
-        if next.len() > 1 << 20 {
-            return Err(FuncError::new("the product has too many elements"));
         }
         product = next;
     }
