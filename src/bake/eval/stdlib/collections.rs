@@ -174,20 +174,12 @@ pub(super) fn element(a: &[Value]) -> Result<Value, FuncError> {
         .ok_or_else(|| FuncError::new("invalid index"))
 }
 
-fn flatten_into(v: &Value, out: &mut Vec<Value>, tuple: &mut bool) -> Result<(), FuncError> {
+fn flatten_into(v: &Value, out: &mut Vec<Value>) -> Result<(), FuncError> {
     match v {
         Value::List(e) | Value::Set(e) | Value::Tuple(e) => {
-            if matches!(v, Value::Tuple(_)) {
-                *tuple = true;
-            }
             for x in e {
                 match x {
-                    Value::List(_) | Value::Set(_) | Value::Tuple(_) => {
-                        flatten_into(x, out, tuple)?
-                    }
-                    Value::Null(_) => {
-                        return Err(FuncError::new("can't flatten a null value"));
-                    }
+                    Value::List(_) | Value::Set(_) | Value::Tuple(_) => flatten_into(x, out)?,
                     other => out.push(other.clone()),
                 }
             }
@@ -197,16 +189,12 @@ fn flatten_into(v: &Value, out: &mut Vec<Value>, tuple: &mut bool) -> Result<(),
     }
 }
 
+/// cty's flatten always produces a tuple.
 pub(super) fn flatten(a: &[Value]) -> Result<Value, FuncError> {
     let v = present(a, 0)?;
     let mut out = Vec::new();
-    let mut tuple = false;
-    flatten_into(v, &mut out, &mut tuple)?;
-    if tuple {
-        Ok(Value::Tuple(out))
-    } else {
-        list_value(out)
-    }
+    flatten_into(v, &mut out)?;
+    Ok(Value::Tuple(out))
 }
 
 /// Looks `key` up in a list, tuple or map; `Ok(None)` when it is not there.

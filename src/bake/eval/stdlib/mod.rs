@@ -30,9 +30,12 @@ mod semver;
 mod sets;
 mod strings;
 mod time;
+mod typeexpr;
 
 #[cfg(test)]
 mod tests;
+
+pub use typeexpr::parse_type_expr;
 
 use super::value::{Type, Value};
 
