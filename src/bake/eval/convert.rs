@@ -455,6 +455,38 @@ pub fn unify(types: &[Type]) -> Option<Type> {
     }
 }
 
+/// cty's equality of two numbers: equal when they serialize the same (cty compares the
+/// JSON form), so `0.1 + 0.2` equals `0.3`.
+pub fn numbers_equal(a: Number, b: Number) -> bool {
+    match (a, b) {
+        (Number::Int(x), Number::Int(y)) => x == y,
+        _ => format_number(a) == format_number(b),
+    }
+}
+
+/// cty's equality (`==`, `equal()`, `contains()`...) of two known values: same kind and
+/// same content, numbers as [`numbers_equal`]; two nulls are equal. A list never equals a
+/// tuple, nor a map an object (the evaluator compares types before calling this when it
+/// needs cty's full type rules).
+pub fn values_equal(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Null(_), Value::Null(_)) => true,
+        (Value::Number(x), Value::Number(y)) => numbers_equal(*x, *y),
+        (Value::List(x), Value::List(y))
+        | (Value::Set(x), Value::Set(y))
+        | (Value::Tuple(x), Value::Tuple(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| values_equal(p, q))
+        }
+        (Value::Map(x), Value::Map(y)) | (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
+        }
+        _ => a == b,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -579,5 +611,22 @@ mod tests {
         }
         assert!(to_display_string(&Value::null()).is_err());
         assert!(to_display_string(&Value::List(vec![])).is_err());
+    }
+
+    #[test]
+    fn equality_follows_serialization() {
+        assert!(numbers_equal(Number::Float(0.1 + 0.2), Number::Float(0.3)));
+        assert!(numbers_equal(Number::Int(2), Number::Float(2.0)));
+        assert!(!numbers_equal(Number::Float(0.1), Number::Float(0.2)));
+        assert!(values_equal(
+            &Value::Tuple(vec![Value::float(0.1 + 0.2)]),
+            &Value::Tuple(vec![Value::float(0.3)])
+        ));
+        assert!(!values_equal(
+            &Value::List(vec![Value::int(1)]),
+            &Value::Tuple(vec![Value::int(1)])
+        ));
+        assert!(!values_equal(&Value::int(1), &Value::string("1")));
+        assert!(values_equal(&Value::null(), &Value::Null(Type::String)));
     }
 }
