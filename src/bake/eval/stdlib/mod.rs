@@ -26,6 +26,7 @@ mod encoding;
 mod format;
 mod numeric;
 mod regex;
+mod rsa;
 mod semver;
 mod sets;
 mod strings;
@@ -237,11 +238,7 @@ static FUNCTIONS: &[Function] = &[
     f!("replace", ["str", "substr", "replace"], strings::replace),
     f!("reverse", ["str"], strings::reverse),
     f!("reverselist", ["list"], collections::reverselist),
-    f!(
-        "rsadecrypt",
-        ["ciphertext", "privatekey"],
-        crypto::rsadecrypt
-    ),
+    f!("rsadecrypt", ["ciphertext", "privatekey"], rsa::rsadecrypt),
     f!("sanitize", ["name"], strings::sanitize),
     f!("semvercmp", ["version", "contraint"], semver::semvercmp),
     f!("sethaselement", ["set", "elem"], sets::sethaselement),
