@@ -66,7 +66,8 @@ fn parse_cidr(s: &str) -> Result<Net, FuncError> {
 }
 
 fn fmt_addr(addr: u128, bits: u32) -> String {
-    if bits == 32 {
+    // Go prints IPv4-mapped IPv6 addresses in dotted form
+    if bits == 32 || addr >> 32 == 0xffff {
         Ipv4Addr::from(addr as u32).to_string()
     } else {
         Ipv6Addr::from(addr).to_string()

@@ -163,12 +163,8 @@ pub(super) fn element(a: &[Value]) -> Result<Value, FuncError> {
             "cannot use element function with an empty list",
         ));
     }
-    if idx < 0 {
-        return Err(FuncError::new(
-            "cannot use element function with a negative index",
-        ));
-    }
-    let i = (idx as u64 % list.len() as u64) as usize;
+    // negative indexes count from the end, like cty
+    let i = idx.rem_euclid(list.len() as i64) as usize;
     list.get(i)
         .cloned()
         .ok_or_else(|| FuncError::new("invalid index"))

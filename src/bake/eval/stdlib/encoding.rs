@@ -17,11 +17,23 @@ pub(super) fn base64encode(a: &[Value]) -> Result<Value, FuncError> {
     ))
 }
 
+/// Go's `base64.StdEncoding` decoding: padding required, `\r`/`\n` ignored, non-zero
+/// trailing bits accepted.
+pub(crate) fn go_base64_decode(s: &str) -> Option<Vec<u8>> {
+    const ENGINE: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
+    );
+    let clean: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    ENGINE.decode(clean.as_bytes()).ok()
+}
+
 pub(super) fn base64decode(a: &[Value]) -> Result<Value, FuncError> {
     let s = string(a, 0)?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(s.as_bytes())
-        .map_err(|_| FuncError::new(format!("failed to decode base64 data '{s}'")))?;
+    let bytes = go_base64_decode(&s)
+        .ok_or_else(|| FuncError::new(format!("failed to decode base64 data '{s}'")))?;
     String::from_utf8(bytes).map(Value::String).map_err(|_| {
         FuncError::new("the result of decoding the the provided string is not valid UTF-8")
     })
@@ -259,6 +271,11 @@ pub(super) fn csvdecode(a: &[Value]) -> Result<Value, FuncError> {
     let Some(header) = iter.next() else {
         return Err(FuncError::new("missing header line"));
     };
+    for (i, name) in header.iter().enumerate() {
+        if header[..i].contains(name) {
+            return Err(FuncError::new(format!("duplicate column name {name:?}")));
+        }
+    }
     let mut rows = Vec::new();
     for (n, rec) in iter.enumerate() {
         if rec.len() != header.len() {

@@ -2,9 +2,8 @@
 //! KEY" (PKCS#1), as go-cty-funcs does. Small self-contained pieces: a PEM reader, a DER
 //! reader for the key's integers, and Montgomery modular exponentiation on u64 limbs.
 
-use base64::Engine as _;
-
 use super::args::string;
+use super::encoding::go_base64_decode;
 use super::FuncError;
 use crate::bake::eval::value::Value;
 
@@ -36,9 +35,7 @@ fn pem_decode(text: &str) -> Option<(String, bool, Vec<u8>)> {
         }
         b64.push_str(line);
     }
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64.as_bytes())
-        .ok()?;
+    let der = go_base64_decode(&b64)?;
     Some((label.to_string(), encrypted, der))
 }
 
@@ -256,13 +253,11 @@ fn decrypt(c: &[u8], n: &[u8], d: &[u8]) -> Result<Vec<u8>, FuncError> {
 pub(super) fn rsadecrypt(a: &[Value]) -> Result<Value, FuncError> {
     let s = string(a, 0)?;
     let key = string(a, 1)?;
-    let c = base64::engine::general_purpose::STANDARD
-        .decode(s.as_bytes())
-        .map_err(|_| {
-            FuncError::new(format!(
-                "failed to decode input {s:?}: cipher text must be base64-encoded"
-            ))
-        })?;
+    let c = go_base64_decode(&s).ok_or_else(|| {
+        FuncError::new(format!(
+            "failed to decode input {s:?}: cipher text must be base64-encoded"
+        ))
+    })?;
     let (label, encrypted, der) =
         pem_decode(&key).ok_or_else(|| FuncError::new("failed to parse key: no key found"))?;
     if encrypted {
@@ -282,6 +277,8 @@ pub(super) fn rsadecrypt(a: &[Value]) -> Result<Value, FuncError> {
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
 
     /// A throwaway 1024-bit key made with `openssl genrsa -traditional` and a message

@@ -374,6 +374,7 @@ fn strings_and_collections() {
         ("dirname", vec![s("/")], Ok("/")),
         ("replace", vec![s("abc"), s(""), s("-")], Ok("-a-b-c-")),
         ("element", vec![strs(&["a", "b", "c"]), n(4)], Ok("b")),
+        ("element", vec![strs(&["a", "b", "c"]), n(-1)], Ok("c")),
         ("index", vec![strs(&["a", "b"]), n(1)], Ok("b")),
         ("length", vec![obj(&[("a", n(1))])], Ok("1")),
         ("coalesce", vec![Value::null(), n(1), s("x")], Ok("1")),
@@ -390,6 +391,14 @@ fn strings_and_collections() {
             Err("base must be a whole number between 2 and 62 inclusive"),
         ),
         ("urlencode", vec![s("ü~-_.")], Ok("%C3%BC~-_.")),
+        ("base64decode", vec![s("aGVs\nbG8=")], Ok("hello")),
+        ("base64decode", vec![s("aGVsbG9=")], Ok("hello")),
+        (
+            "base64decode",
+            vec![s("aGVsbG8")],
+            Err("failed to decode base64 data 'aGVsbG8'"),
+        ),
+        ("cidrhost", vec![s("::ffff:0:0/96"), n(5)], Ok("0.0.0.5")),
         ("jsonencode", vec![s("\u{2028}\t")], Ok(r#""\u2028\t""#)),
         (
             "convert",
@@ -457,6 +466,10 @@ fn strings_and_collections() {
         Err("CSV parse error on line 2: wrong number of fields".to_string())
     );
     assert_eq!(
+        run("csvdecode", vec![s("a,a\n1,2\n")]).map_err(|e| e.message),
+        Err("duplicate column name \"a\"".to_string())
+    );
+    assert_eq!(
         json("setproduct", vec![strs(&["a"]), nums(&[1, 2])]).as_deref(),
         Ok(r#"[["a",1],["a",2]]"#)
     );
@@ -478,7 +491,10 @@ fn hostile_inputs_are_errors_not_panics() {
     assert!(run("formatdate", vec![s("Y"), s("9999-12-31T23:59:59-23:59")]).is_err());
     assert!(run("unixtimestampparse", vec![f(1e300)]).is_err());
     assert!(run("substr", vec![s("abc"), n(i64::MIN), n(i64::MAX)]).is_ok());
-    assert!(run("element", vec![strs(&["a"]), n(i64::MIN)]).is_err());
+    assert_eq!(
+        run("element", vec![strs(&["a", "b"]), n(i64::MIN)]),
+        Ok(s("a"))
+    );
     assert!(run("cidrhost", vec![s("::/0"), n(i64::MIN)]).is_ok());
     assert!(run("cidrsubnet", vec![s("::/0"), n(-5), n(1)]).is_err());
     assert!(run("pow", vec![n(i64::MAX), n(i64::MAX)]).is_ok());
