@@ -335,6 +335,16 @@ fn semver_constraints() {
         ("1.2.3", "> 1.2", false),
         ("1.3.0", "> 1.2", true),
         ("1.2.9", "<= 1.2", true),
+        ("1.2.3", ">=1.0,<2", true),
+        ("1.2.3", ">= 1.0 < 1.2", false),
+        ("1.2.3", "1.0 - 1.3 !=1.2.2", true),
+        ("1.2.3-rc.1", ">= 1.2.3-rc.0, < 1.3", true),
+        ("1.2.3-rc.1", "< 1.3 || >= 1.2.3-rc.0", true),
+        ("1.2.3", "!= 1.2", false),
+        ("1.3.0", "!= 1.2", true),
+        ("0.0.5", "~0.0.0", true),
+        ("2.0.0", "~1", false),
+        ("1.9.0", "~1", true),
     ];
     for (v, c, want) in cases {
         assert_eq!(
@@ -513,4 +523,12 @@ fn hostile_inputs_are_errors_not_panics() {
     let big = "x".repeat(1 << 16);
     assert!(run("replace", vec![s(&big), s(""), s(&big)]).is_err());
     assert!(run("semvercmp", vec![s("99999999999999999999999.0.0"), s(">1")]).is_err());
+    assert_eq!(
+        run("semvercmp", vec![s("1.0.0-01"), s(">1")]).map_err(|e| e.message),
+        Err("version segment starts with 0".to_string())
+    );
+    assert_eq!(
+        run("semvercmp", vec![s("1.0.0"), s(">1 || bad!")]).map_err(|e| e.message),
+        Err("improper constraint:  bad!".to_string())
+    );
 }
