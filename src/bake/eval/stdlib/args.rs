@@ -23,10 +23,11 @@ pub(super) fn present(args: &[Value], i: usize) -> Result<&Value, FuncError> {
     Ok(v)
 }
 
-/// Argument `i` converted to `t`, not null.
+/// Argument `i` converted to `t`, not null. As in HCL, the message of a failed conversion
+/// does not name the path inside the value (cty's path errors print their message only).
 pub(super) fn typed(args: &[Value], i: usize, t: &Type) -> Result<Value, FuncError> {
     let v = present(args, i)?;
-    convert::convert(v, t).map_err(|e| FuncError::arg(i, e.to_string()))
+    convert::convert(v, t).map_err(|e| FuncError::arg(i, e.message))
 }
 
 pub(super) fn string(args: &[Value], i: usize) -> Result<String, FuncError> {

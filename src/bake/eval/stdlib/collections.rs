@@ -21,7 +21,7 @@ fn list_value(elems: Vec<Value>) -> Result<Value, FuncError> {
         .iter()
         .map(|e| convert(e, &t))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| FuncError::new(e.to_string()))?;
+        .map_err(|e| FuncError::new(e.message))?;
     Ok(Value::List(conv))
 }
 
@@ -55,7 +55,7 @@ pub(super) fn coalesce(a: &[Value]) -> Result<Value, FuncError> {
             return Ok(Value::Unknown(t));
         }
         if !v.is_null() {
-            return convert(v, &t).map_err(|e| FuncError::arg(i, e.to_string()));
+            return convert(v, &t).map_err(|e| FuncError::arg(i, e.message));
         }
     }
     Err(FuncError::new("no non-null arguments"))
@@ -132,7 +132,8 @@ fn seq_arg(a: &[Value], i: usize, msg: &str) -> Result<Vec<Value>, FuncError> {
 
 pub(super) fn contains(a: &[Value]) -> Result<Value, FuncError> {
     let list = seq_arg(a, 0, "argument must be list, tuple, or set")?;
-    let v = any(a, 1)?;
+    // go-cty 1.17 (the version buildx ships) refuses a null value here
+    let v = present(a, 1)?;
     Ok(Value::Bool(list.iter().any(|e| values_equal(e, v))))
 }
 
@@ -333,7 +334,7 @@ pub(super) fn merge(a: &[Value]) -> Result<Value, FuncError> {
         Some(t) => {
             let mut conv = BTreeMap::new();
             for (k, v) in out {
-                let c = convert(&v, &t).map_err(|e| FuncError::new(e.to_string()))?;
+                let c = convert(&v, &t).map_err(|e| FuncError::new(e.message))?;
                 conv.insert(k, c);
             }
             Ok(Value::Map(conv))

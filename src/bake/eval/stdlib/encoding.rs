@@ -78,14 +78,14 @@ pub(super) fn convert(a: &[Value]) -> Result<Value, FuncError> {
     let v = any(a, 0)?;
     let ty = match present(a, 1)? {
         Value::String(s) => {
-            convert::parse_type_expr(s).map_err(|e| FuncError::arg(1, e.to_string()))?
+            convert::parse_type_expr(s).map_err(|e| FuncError::arg(1, e.message))?
         }
         _ => return Err(FuncError::arg(1, "a type expression is required")),
     };
     if v.contains_unknown() {
         return Ok(Value::Unknown(ty));
     }
-    convert::convert(v, &ty).map_err(|e| FuncError::arg(0, e.to_string()))
+    convert::convert(v, &ty).map_err(|e| FuncError::arg(0, e.message))
 }
 
 /// Appends `s` as a JSON string the way Go's encoder writes it (HTML-safe escapes).

@@ -28,7 +28,7 @@ fn set_args(a: &[Value], from: usize) -> Result<Vec<Vec<Value>>, FuncError> {
             .iter()
             .map(|e| convert(e, &t))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| FuncError::arg(from + n, e.to_string()))?;
+            .map_err(|e| FuncError::arg(from + n, e.message))?;
         match Value::set(conv) {
             Value::Set(s) => out.push(s),
             _ => return Err(FuncError::new("internal error building a set")),
@@ -109,7 +109,7 @@ pub(super) fn setproduct(a: &[Value]) -> Result<Value, FuncError> {
                     .iter()
                     .map(|x| convert(x, &t))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|err| FuncError::arg(i, err.to_string()))?;
+                    .map_err(|err| FuncError::arg(i, err.message))?;
                 conv
             }
             _ => return Err(FuncError::arg(i, "a set or a list is required")),
