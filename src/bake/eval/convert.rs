@@ -66,13 +66,142 @@ impl ConvertError {
     }
 }
 
-/// cty's message for a value of type `got` where `want` is needed.
+/// cty's "friendly name for a constraint": like [`Type::friendly_name`] but `any` reads
+/// "any type" (or "any single type" as a collection's element).
+pub fn constraint_name(t: &Type) -> String {
+    fn elem(e: &Type) -> String {
+        if *e == Type::Dynamic {
+            "any single type".to_string()
+        } else {
+            constraint_name(e)
+        }
+    }
+    match t {
+        Type::Dynamic => "any type".into(),
+        Type::List(e) => format!("list of {}", elem(e)),
+        Type::Set(e) => format!("set of {}", elem(e)),
+        Type::Map(e) => format!("map of {}", elem(e)),
+        other => other.friendly_name(),
+    }
+}
+
+fn is_collection(t: &Type) -> bool {
+    matches!(t, Type::List(_) | Type::Set(_) | Type::Map(_))
+}
+
+fn elem_of(t: &Type) -> Option<&Type> {
+    match t {
+        Type::List(e) | Type::Set(e) | Type::Map(e) => Some(e),
+        _ => None,
+    }
+}
+
+/// cty's message for a value of type `got` where `want` is needed and no conversion exists
+/// ("string required, but have tuple", "attribute \"a\" is required", ...).
 pub fn mismatch_message(got: &Type, want: &Type) -> String {
-    format!(
-        "{} required, but have {}",
-        want.friendly_name(),
-        got.friendly_name()
-    )
+    match (got, want) {
+        (Type::Object(g), Type::Object(w)) => object_mismatch(g, w),
+        (Type::Tuple(_), Type::List(e)) if **e == Type::Dynamic => {
+            "all list elements must have the same type".into()
+        }
+        (Type::Tuple(_), Type::Set(e)) if **e == Type::Dynamic => {
+            "all set elements must have the same type".into()
+        }
+        (Type::Object(_), Type::Map(e)) if **e == Type::Dynamic => {
+            "all map elements must have the same type".into()
+        }
+        (Type::Tuple(_) | Type::Object(_), w) if is_collection(w) => structural_mismatch(got, want),
+        (g, w) if is_collection(g) && is_collection(w) => collection_mismatch(got, want),
+        _ if !likely_confusing(got, want) => format!(
+            "{} required, but have {}",
+            want.friendly_name(),
+            got.friendly_name()
+        ),
+        _ => format!("{} required", constraint_name(want)),
+    }
+}
+
+fn likely_confusing(got: &Type, want: &Type) -> bool {
+    if got.is_primitive() != want.is_primitive() || *want == Type::String {
+        return false;
+    }
+    if matches!(
+        (got, want),
+        (Type::Bool, Type::Number) | (Type::Number, Type::Bool)
+    ) {
+        return false;
+    }
+    if let (Some(ge), Some(we)) = (elem_of(got), elem_of(want)) {
+        if !has_dynamic(ge) && has_dynamic(we) {
+            return false;
+        }
+    }
+    !matches!((got, want), (Type::Tuple(_), Type::Object(_)))
+}
+
+fn object_mismatch(got: &BTreeMap<String, Type>, want: &BTreeMap<String, Type>) -> String {
+    let missing: Vec<&String> = want.keys().filter(|k| !got.contains_key(*k)).collect();
+    match missing.as_slice() {
+        [] => {}
+        [a] => return format!("attribute {a:?} is required"),
+        [a, b] => return format!("attributes {a:?} and {b:?} are required"),
+        [init @ .., last] => {
+            let list: Vec<String> = init.iter().map(|k| format!("{k:?}")).collect();
+            return format!("attributes {}, and {last:?} are required", list.join(", "));
+        }
+    }
+    for (name, wt) in want {
+        if let Some(gt) = got.get(name) {
+            if gt != wt && !type_convertible(gt, wt) {
+                return format!("attribute {name:?}: {}", mismatch_message(gt, wt));
+            }
+        }
+    }
+    "incorrect object attributes".into()
+}
+
+fn structural_mismatch(got: &Type, want: &Type) -> String {
+    let required = || format!("{} required", constraint_name(want));
+    let Some(we) = elem_of(want) else {
+        return required();
+    };
+    match (got, want) {
+        (Type::Tuple(ts), Type::List(_) | Type::Set(_)) => {
+            for (i, t) in ts.iter().enumerate() {
+                if t != we && !type_convertible(t, we) {
+                    return format!("element {i}: {}", mismatch_message(t, we));
+                }
+            }
+        }
+        (Type::Object(attrs), Type::Map(_)) => {
+            for (name, t) in attrs {
+                if t != we && !type_convertible(t, we) {
+                    return format!("element {name:?}: {}", mismatch_message(t, we));
+                }
+            }
+        }
+        _ => return required(),
+    }
+    format!("all elements must be {}", constraint_name(we))
+}
+
+fn collection_mismatch(got: &Type, want: &Type) -> String {
+    let kinds_ok = match want {
+        Type::List(_) | Type::Set(_) => matches!(got, Type::List(_) | Type::Set(_)),
+        _ => matches!(got, Type::Map(_)),
+    };
+    if !kinds_ok {
+        return format!("{} required", constraint_name(want));
+    }
+    let noun = match want {
+        Type::List(_) => "list element type",
+        Type::Set(_) => "set element type",
+        _ => "map element type",
+    };
+    match (elem_of(got), elem_of(want)) {
+        (Some(ge), Some(we)) => format!("incorrect {noun}: {}", mismatch_message(ge, we)),
+        _ => format!("{} required", constraint_name(want)),
+    }
 }
 
 /// cty's number-to-string conversion: integers without a fraction, other numbers in plain
@@ -145,6 +274,14 @@ pub fn to_display_string(v: &Value) -> Result<String, ConvertError> {
 /// Whether a value of type `from` can in principle be converted to `to` (ignoring the
 /// actual values, e.g. whether a string holds a number).
 pub fn type_convertible(from: &Type, to: &Type) -> bool {
+    // a sequence of mixed elements converts to list(any)/set(any) only if they unify
+    let elems_fit = |ts: &[Type], et: &Type| {
+        if has_dynamic(et) {
+            unify(ts).is_some_and(|u| type_convertible(&u, et))
+        } else {
+            ts.iter().all(|t| type_convertible(t, et))
+        }
+    };
     match (from, to) {
         (_, Type::Dynamic) | (Type::Dynamic, _) => true,
         (a, b) if a == b => true,
@@ -153,15 +290,15 @@ pub fn type_convertible(from: &Type, to: &Type) -> bool {
             (Type::Bool, Type::Number) | (Type::Number, Type::Bool)
         ),
         (Type::List(a) | Type::Set(a), Type::List(b) | Type::Set(b)) => type_convertible(a, b),
-        (Type::Tuple(ts), Type::List(b) | Type::Set(b)) => {
-            ts.iter().all(|t| type_convertible(t, b))
-        }
+        (Type::Tuple(ts), Type::List(b) | Type::Set(b)) => elems_fit(ts, b),
         (Type::Tuple(a), Type::Tuple(b)) => {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| type_convertible(x, y))
         }
-        (Type::List(a) | Type::Set(a), Type::Tuple(b)) => b.iter().all(|y| type_convertible(a, y)),
         (Type::Map(a), Type::Map(b)) => type_convertible(a, b),
-        (Type::Object(attrs), Type::Map(b)) => attrs.values().all(|t| type_convertible(t, b)),
+        (Type::Object(attrs), Type::Map(b)) => {
+            let ts: Vec<Type> = attrs.values().cloned().collect();
+            elems_fit(&ts, b)
+        }
         (Type::Map(a), Type::Object(attrs)) => attrs.values().all(|t| type_convertible(a, t)),
         (Type::Object(a), Type::Object(b)) => b
             .iter()
@@ -201,6 +338,9 @@ pub fn convert(v: &Value, want: &Type) -> Result<Value, ConvertError> {
                 Err(ConvertError::new(mismatch_message(t, want)))
             }
         }
+        _ if !type_convertible(&v.type_of(), want) => {
+            Err(ConvertError::new(mismatch_message(&v.type_of(), want)))
+        }
         _ => match want {
             Type::Dynamic => Ok(v.clone()),
             Type::String => convert_to_string(v),
@@ -215,7 +355,12 @@ pub fn convert(v: &Value, want: &Type) -> Result<Value, ConvertError> {
                 Ok(Value::set(convert_elems(&elems, et)?))
             }
             Type::Tuple(ets) => {
-                let elems = seq_elems(v, want)?;
+                let elems = match v {
+                    Value::Tuple(e) => e.clone(),
+                    other => {
+                        return Err(ConvertError::new(mismatch_message(&other.type_of(), want)))
+                    }
+                };
                 if elems.len() != ets.len() {
                     return Err(ConvertError::new(format!(
                         "tuple required with exactly {} elements, but have {}",
@@ -296,7 +441,7 @@ fn convert_elems(elems: &[Value], et: &Type) -> Result<Vec<Value>, ConvertError>
             None => {
                 return Err(ConvertError::new(
                     "all elements must have the same type".to_string(),
-                ))
+                ));
             }
         }
     } else {
@@ -484,149 +629,5 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
                     .all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
         }
         _ => a == b,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn s(x: &str) -> Value {
-        Value::string(x)
-    }
-
-    #[test]
-    fn primitives() {
-        let cases: Vec<(Value, Type, Result<Value, &str>)> = vec![
-            (s("42"), Type::Number, Ok(Value::int(42))),
-            (s("1.5"), Type::Number, Ok(Value::float(1.5))),
-            (s("1e3"), Type::Number, Ok(Value::int(1000))),
-            (s("abc"), Type::Number, Err("a number is required")),
-            (s(" 1"), Type::Number, Err("a number is required")),
-            (s("inf"), Type::Number, Err("a number is required")),
-            (Value::int(42), Type::String, Ok(s("42"))),
-            (Value::float(1.5), Type::String, Ok(s("1.5"))),
-            (Value::Bool(true), Type::String, Ok(s("true"))),
-            (s("false"), Type::Bool, Ok(Value::Bool(false))),
-            (s("1"), Type::Bool, Ok(Value::Bool(true))),
-            (s("yes"), Type::Bool, Err("a bool is required")),
-            (
-                Value::Bool(true),
-                Type::Number,
-                Err("number required, but have bool"),
-            ),
-            (
-                Value::Tuple(vec![s("a")]),
-                Type::String,
-                Err("string required, but have tuple"),
-            ),
-        ];
-        for (v, t, want) in cases {
-            let got = convert(&v, &t).map_err(|e| e.to_string());
-            assert_eq!(got, want.map_err(str::to_string), "convert({v:?}, {t})");
-        }
-    }
-
-    #[test]
-    fn collections() {
-        let tup = Value::Tuple(vec![Value::int(1), s("a")]);
-        assert_eq!(
-            convert(&tup, &Type::List(Box::new(Type::Dynamic))),
-            Ok(Value::List(vec![s("1"), s("a")]))
-        );
-        assert_eq!(
-            convert(&tup, &Type::Set(Box::new(Type::String))),
-            Ok(Value::Set(vec![s("1"), s("a")]))
-        );
-        let bad = Value::Tuple(vec![Value::int(1), Value::Bool(true)]);
-        assert!(convert(&bad, &Type::List(Box::new(Type::Dynamic))).is_err());
-        let err = convert(
-            &Value::Tuple(vec![s("x")]),
-            &Type::List(Box::new(Type::Number)),
-        )
-        .map_err(|e| e.to_string());
-        assert_eq!(err, Err("element 0: a number is required".to_string()));
-
-        let obj = Value::Object(
-            [("a".to_string(), Value::int(1)), ("b".to_string(), s("x"))]
-                .into_iter()
-                .collect(),
-        );
-        let m = convert(&obj, &Type::Map(Box::new(Type::String)));
-        assert_eq!(
-            m,
-            Ok(Value::Map(
-                [("a".to_string(), s("1")), ("b".to_string(), s("x"))]
-                    .into_iter()
-                    .collect()
-            ))
-        );
-        let want = Type::Object([("c".to_string(), Type::String)].into_iter().collect());
-        assert_eq!(
-            convert(&obj, &want).map_err(|e| e.to_string()),
-            Err("attribute \"c\" is required".to_string())
-        );
-        let want = Type::Object([("a".to_string(), Type::String)].into_iter().collect());
-        assert_eq!(
-            convert(&obj, &want),
-            Ok(Value::Object(
-                [("a".to_string(), s("1"))].into_iter().collect()
-            ))
-        );
-        assert_eq!(
-            convert(&Value::null(), &Type::String),
-            Ok(Value::Null(Type::String))
-        );
-    }
-
-    #[test]
-    fn unification() {
-        assert_eq!(unify(&[Type::Number, Type::String]), Some(Type::String));
-        assert_eq!(unify(&[Type::Number, Type::Bool]), None);
-        assert_eq!(unify(&[Type::Number, Type::Number]), Some(Type::Number));
-        assert_eq!(unify(&[]), Some(Type::Dynamic));
-        let o1 = Type::Object([("a".to_string(), Type::Number)].into_iter().collect());
-        let o2 = Type::Object([("b".to_string(), Type::String)].into_iter().collect());
-        assert_eq!(unify(&[o1, o2]), Some(Type::Map(Box::new(Type::String))));
-        let t1 = Type::Tuple(vec![Type::Number]);
-        let t2 = Type::Tuple(vec![Type::String, Type::String]);
-        assert_eq!(unify(&[t1, t2]), Some(Type::List(Box::new(Type::String))));
-    }
-
-    #[test]
-    fn display_strings() {
-        let cases = [
-            (Value::float(1.5), "1.5"),
-            (Value::int(42), "42"),
-            (Value::float(0.1 + 0.2), "0.3"),
-            (Value::float(10.0 / 4.0), "2.5"),
-            (Value::Number(Number::Float(f64::INFINITY)), "+Inf"),
-            (Value::Number(Number::Float(f64::NEG_INFINITY)), "-Inf"),
-            (Value::float(1e21), "1000000000000000000000"),
-            (Value::float(1e-7), "0.0000001"),
-            (Value::Bool(false), "false"),
-        ];
-        for (v, want) in cases {
-            assert_eq!(to_display_string(&v).as_deref(), Ok(want), "{v:?}");
-        }
-        assert!(to_display_string(&Value::null()).is_err());
-        assert!(to_display_string(&Value::List(vec![])).is_err());
-    }
-
-    #[test]
-    fn equality_follows_serialization() {
-        assert!(numbers_equal(Number::Float(0.1 + 0.2), Number::Float(0.3)));
-        assert!(numbers_equal(Number::Int(2), Number::Float(2.0)));
-        assert!(!numbers_equal(Number::Float(0.1), Number::Float(0.2)));
-        assert!(values_equal(
-            &Value::Tuple(vec![Value::float(0.1 + 0.2)]),
-            &Value::Tuple(vec![Value::float(0.3)])
-        ));
-        assert!(!values_equal(
-            &Value::List(vec![Value::int(1)]),
-            &Value::Tuple(vec![Value::int(1)])
-        ));
-        assert!(!values_equal(&Value::int(1), &Value::string("1")));
-        assert!(values_equal(&Value::null(), &Value::Null(Type::String)));
     }
 }

@@ -5,6 +5,7 @@
 
 #![allow(clippy::approx_constant, clippy::type_complexity)]
 
+mod convert;
 mod cty;
 mod errors;
 mod oracle;
