@@ -109,6 +109,73 @@ impl Function {
         self.params.get(i).copied().or(self.variadic)
     }
 
+    /// The type of the result when it does not depend on the arguments (`any` otherwise);
+    /// an unknown result has this type.
+    pub fn return_type(&self) -> Type {
+        const NUMBER: &[&str] = &[
+            "absolute", "add", "byteslen", "ceil", "divide", "floor", "indexof", "int", "length",
+            "log", "max", "min", "modulo", "multiply", "negate", "parseint", "pow", "signum",
+            "strlen", "subtract",
+        ];
+        const BOOL: &[&str] = &[
+            "and",
+            "contains",
+            "equal",
+            "greaterthan",
+            "greaterthanorequalto",
+            "hasindex",
+            "lessthan",
+            "lessthanorequalto",
+            "not",
+            "notequal",
+            "or",
+            "semvercmp",
+            "sethaselement",
+        ];
+        const STRING_LIST: &[&str] = &["cidrsubnets", "compact", "formatlist", "sort", "split"];
+        const DYNAMIC: &[&str] = &[
+            "bytesslice",
+            "chunklist",
+            "coalesce",
+            "coalescelist",
+            "concat",
+            "convert",
+            "csvdecode",
+            "distinct",
+            "element",
+            "flatten",
+            "index",
+            "jsondecode",
+            "keys",
+            "lookup",
+            "merge",
+            "range",
+            "regex",
+            "regexall",
+            "reverselist",
+            "setintersection",
+            "setproduct",
+            "setsubtract",
+            "setsymmetricdifference",
+            "setunion",
+            "slice",
+            "unixtimestampparse",
+            "values",
+            "zipmap",
+        ];
+        if NUMBER.contains(&self.name) {
+            Type::Number
+        } else if BOOL.contains(&self.name) {
+            Type::Bool
+        } else if STRING_LIST.contains(&self.name) {
+            Type::List(Box::new(Type::String))
+        } else if DYNAMIC.contains(&self.name) {
+            Type::Dynamic
+        } else {
+            Type::String
+        }
+    }
+
     /// Calls the function. A wrong number of arguments is an error (not a panic); any
     /// unknown argument gives an unknown result (except for the few functions that look
     /// inside unknown values themselves).
@@ -127,7 +194,7 @@ impl Function {
             )));
         }
         if !UNKNOWN_AWARE.contains(&self.name) && args.iter().any(Value::contains_unknown) {
-            return Ok(Value::Unknown(Type::Dynamic));
+            return Ok(Value::Unknown(self.return_type()));
         }
         (self.imp)(args)
     }

@@ -212,6 +212,14 @@ fn unknowns_nulls_and_arity() {
     use crate::bake::eval::value::Type;
     assert_eq!(
         run("upper", vec![Value::Unknown(Type::String)]),
+        Ok(Value::Unknown(Type::String))
+    );
+    assert_eq!(
+        run("add", vec![n(1), Value::Unknown(Type::Number)]),
+        Ok(Value::Unknown(Type::Number))
+    );
+    assert_eq!(
+        run("merge", vec![Value::Unknown(Type::Dynamic)]),
         Ok(Value::Unknown(Type::Dynamic))
     );
     assert_eq!(disp("upper", vec![n(1)]).as_deref(), Ok("1"));
