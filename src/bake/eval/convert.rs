@@ -205,8 +205,9 @@ fn collection_mismatch(got: &Type, want: &Type) -> String {
 }
 
 /// cty's number-to-string conversion: integers without a fraction, other numbers in plain
-/// decimal notation (never an exponent) without trailing zeros. Floats are rounded to 15
-/// significant digits so that binary noise (`0.1 + 0.2`) prints as cty's exact decimals do.
+/// decimal notation (never an exponent) without trailing zeros. A float within a few units
+/// in the last place of a 15-digit decimal prints as that decimal, so that binary noise
+/// (`0.1 + 0.2`) prints as cty's exact decimals do.
 pub fn format_number(n: Number) -> String {
     match n {
         Number::Int(i) => i.to_string(),
@@ -221,8 +222,16 @@ pub fn format_number(n: Number) -> String {
         Number::Float(0.0) => "0".to_string(),
         Number::Float(f) if f.fract() == 0.0 => format!("{f}"),
         Number::Float(f) => {
+            // Binary noise of a few units in the last place (0.1 + 0.2) is dropped, as
+            // cty's exact decimal arithmetic never has it; real digits are kept.
             let rounded: f64 = format!("{f:.14e}").parse().unwrap_or(f);
-            let s = format!("{rounded}");
+            let ulp = f.abs() * f64::EPSILON;
+            let shown = if (rounded - f).abs() <= 4.0 * ulp {
+                rounded
+            } else {
+                f
+            };
+            let s = format!("{shown}");
             if s == "-0" {
                 "0".to_string()
             } else {
