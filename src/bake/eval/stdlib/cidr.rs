@@ -151,7 +151,9 @@ pub(super) fn cidrsubnets(a: &[Value]) -> Result<Value, FuncError> {
     }
     let all = ones(net.bits);
     let first = integer(a, 1)?;
-    let first_len = (net.len as i64 + first).clamp(0, net.bits as i64) as u32;
+    let first_len = (net.len as i64)
+        .saturating_add(first)
+        .clamp(0, net.bits as i64) as u32;
     // the subnet of the first length just before the base prefix
     let before = net.addr.wrapping_sub(1) & all;
     let mut current = Net {

@@ -8,6 +8,7 @@
 mod convert;
 mod cty;
 mod errors;
+mod fuzz;
 mod oracle;
 
 use std::collections::BTreeMap;
