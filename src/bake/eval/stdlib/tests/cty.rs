@@ -402,6 +402,20 @@ fn strings_and_collections() {
         ),
         ("urlencode", vec![s("ü~-_.")], Ok("%C3%BC~-_.")),
         ("base64decode", vec![s("aGVs\nbG8=")], Ok("hello")),
+        // Go's RE2: ASCII Perl classes, \Q..\E, literal [ in a class
+        ("regex", vec![s("\\d+"), s("x\u{661}\u{662}3")], Ok("3")),
+        ("regex", vec![s("[\\w-]+"), s("a-b_c d")], Ok("a-b_c")),
+        ("regex", vec![s("[^\\s]+"), s("  ab cd")], Ok("ab")),
+        ("regex", vec![s("\\bfoo\\b"), s("a foo b")], Ok("foo")),
+        ("regex", vec![s("[[]"), s("a[b")], Ok("[")),
+        ("regex", vec![s("[[:alpha:]]+"), s("12ab3")], Ok("ab")),
+        ("regex", vec![s("[a&&b]+"), s("x&&a")], Ok("&&a")),
+        ("regex", vec![s("\\Qa.b\\E"), s("xa.b")], Ok("a.b")),
+        (
+            "regex",
+            vec![s("\\Qa.b\\E"), s("axb")],
+            Err("pattern did not match any part of the given string"),
+        ),
         ("base64decode", vec![s("aGVsbG9=")], Ok("hello")),
         (
             "base64decode",
