@@ -7,6 +7,8 @@
 //! * [`to_display_string`] is what `"${v}"` produces (numbers as cty prints them: no
 //!   exponent, no trailing zeros; `+Inf`/`-Inf`).
 //! * [`format_number`] is cty's number-to-string conversion (also used by `jsonencode`).
+//! * [`values_equal`] / [`numbers_equal`] are cty's equality (for `==`, `!=`).
+//! * [`mismatch_message`] is cty's text for an impossible conversion.
 //! * [`parse_type_expr`] reads an HCL type expression (`list(string)`,
 //!   `object({a=number})`, `any`, ...) from its source text (it lives in the stdlib's
 //!   `typeexpr` module, next to the `convert` function that needs it).

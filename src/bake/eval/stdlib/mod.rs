@@ -1,22 +1,31 @@
 //! The bake standard library: the functions `docker buildx bake` provides, with go-cty
 //! semantics. `try` and `can` are not here: they are lazy and live in the evaluator.
 //!
-//! Interface used by the evaluator: [`lookup`] a function by name, check its arity with
-//! [`Function::accepts`], then [`Function::call`] it. A failed call gives a [`FuncError`];
-//! [`FuncError::diagnostic`] renders it as HCL does ("Invalid function argument" /
-//! "Invalid value for \"str\" parameter: ..." when an argument is to blame, "Error in
-//! function call" / "Call to function \"x\" failed: ..." otherwise).
+//! Interface used by the evaluator: [`lookup`] a function by name (or [`call`] by name),
+//! check its arity with [`Function::accepts`], then [`Function::call`] it. A failed call
+//! gives a [`FuncError`]; [`FuncError::diagnostic`] renders it as HCL does ("Invalid
+//! function argument" / "Invalid value for \"str\" parameter: ..." when an argument is to
+//! blame, "Error in function call" / "Call to function \"x\" failed: ..." otherwise).
+//! [`names`] lists the functions (for "did you mean" hints).
 //!
 //! Arguments are converted to each parameter's type with cty's rules (`upper(1)` is
-//! `"1"`). A null argument is an error unless the function accepts nulls; a call with an
-//! unknown argument returns an unknown result.
+//! `"1"`). A null argument is an error ("argument must not be null") unless the function
+//! accepts nulls (`coalesce`, `equal`, `format`, `jsonencode`, ...). A call with an
+//! unknown argument returns an unknown of [`Function::return_type`]; `coalesce`, `length`
+//! and `convert` look inside unknowns themselves.
 //!
 //! `convert(value, type)`: the evaluator passes the type expression's *source text* as a
-//! `Value::String` (e.g. `"list(string)"`), which [`super::convert::parse_type_expr`]
-//! reads; it may equally call [`super::convert::convert`] with a parsed [`Type`] itself.
+//! `Value::String` (e.g. `"list(string)"`, as written in the call), which
+//! [`parse_type_expr`] reads; it may equally call [`super::convert::convert`] with a
+//! [`Type`] it built itself. `optional(...)` attributes are not supported (the value
+//! model's `Type` has no optional attributes).
 //!
 //! `byteslen`/`bytesslice` take cty's capsule "bytes" type, which no bake expression can
 //! produce: like buildx, they always fail with "bytes required, but have ...".
+//!
+//! Numbers are the value model's i64/f64: results print like cty's (see
+//! [`super::convert::format_number`]) except where cty's 512-bit arithmetic carries more
+//! digits than an f64 (`1/3`, integers past 2^53).
 
 mod args;
 mod cidr;
