@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::args::{any, integer, list_of, number, present, string, values_equal};
+use super::args::{integer, list_of, number, present, string, values_equal};
 use super::FuncError;
 use crate::bake::eval::convert::{convert, unify};
 use crate::bake::eval::value::{Number, Type, Value};
@@ -244,7 +244,7 @@ pub(super) fn indexof(a: &[Value]) -> Result<Value, FuncError> {
     if list.is_empty() {
         return Err(FuncError::new("cannot search an empty list"));
     }
-    let v = any(a, 1)?;
+    let v = present(a, 1)?;
     list.iter()
         .position(|e| values_equal(e, v))
         .map(|i| Value::int(i as i64))
@@ -281,7 +281,7 @@ pub(super) fn length(a: &[Value]) -> Result<Value, FuncError> {
 
 pub(super) fn lookup(a: &[Value]) -> Result<Value, FuncError> {
     let key = string(a, 1)?;
-    let default = any(a, 2)?;
+    let default = present(a, 2)?;
     match present(a, 0)? {
         Value::Object(m) => Ok(m.get(&key).cloned().unwrap_or_else(|| default.clone())),
         Value::Map(m) => {

@@ -156,6 +156,12 @@ pub(super) fn join(a: &[Value]) -> Result<Value, FuncError> {
         for (j, e) in list_of(a, i, &Type::String)?.into_iter().enumerate() {
             match e {
                 Value::String(s) => items.push(s),
+                _ if a.len() > 2 => {
+                    return Err(FuncError::arg(
+                        i,
+                        format!("element {j} of list {i} is null; cannot concatenate null values"),
+                    ))
+                }
                 _ => {
                     return Err(FuncError::arg(
                         i,

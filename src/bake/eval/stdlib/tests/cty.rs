@@ -474,6 +474,41 @@ fn strings_and_collections() {
         .as_deref(),
         Ok(r#"{"a":1,"b":"x"}"#)
     );
+    assert_eq!(
+        json("setunion", vec![strs(&["a"]), nums(&[1])]).as_deref(),
+        Ok(r#"["1","a"]"#)
+    );
+    assert_eq!(
+        run("setunion", vec![strs(&["a"]), tup(vec![n(1), b(true)])]),
+        Err(FuncError::arg(
+            1,
+            "all set elements must have the same type"
+        ))
+    );
+    assert_eq!(
+        run("setunion", vec![strs(&["a"]), tup(vec![nums(&[1])])]),
+        Err(FuncError::new(
+            "given sets must all have compatible element types"
+        ))
+    );
+    assert_eq!(
+        run("lookup", vec![obj(&[("a", n(1))]), s("a"), Value::null()]),
+        Err(FuncError::arg(2, "argument must not be null"))
+    );
+    assert_eq!(
+        run(
+            "join",
+            vec![
+                s(","),
+                strs(&["a"]),
+                Value::List(vec![s("b"), Value::Null(Type::String)])
+            ]
+        ),
+        Err(FuncError::arg(
+            2,
+            "element 1 of list 2 is null; cannot concatenate null values"
+        ))
+    );
     assert_eq!(json("range", vec![n(3)]).as_deref(), Ok("[0,1,2]"));
     assert_eq!(json("range", vec![n(0)]).as_deref(), Ok("[]"));
     assert!(run("range", vec![n(0), n(10000)]).is_err());
