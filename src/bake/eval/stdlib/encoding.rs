@@ -173,6 +173,31 @@ fn from_json(j: serde_json::Value) -> Value {
     }
 }
 
+/// Go's wording for the common JSON syntax errors (cty decodes with Go's tokenizer).
+fn json_error(src: &str, e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    if e.is_eof() {
+        return "unexpected EOF".to_string();
+    }
+    if msg.starts_with("trailing characters") {
+        return "extraneous data after JSON object".to_string();
+    }
+    // the offending character, from serde's 1-based line/column
+    let bad = src
+        .lines()
+        .nth(e.line().saturating_sub(1))
+        .and_then(|l| l.chars().nth(e.column().saturating_sub(1)));
+    match bad {
+        Some(c) if msg.starts_with("expected value") => {
+            format!("invalid character {c:?} looking for beginning of value")
+        }
+        Some(c) if msg.starts_with("key must be a string") => {
+            format!("invalid character {c:?} looking for beginning of object key string")
+        }
+        _ => msg,
+    }
+}
+
 pub(super) fn jsondecode(a: &[Value]) -> Result<Value, FuncError> {
     let s = string(a, 0)?;
     if s.trim().is_empty() {
@@ -182,7 +207,7 @@ pub(super) fn jsondecode(a: &[Value]) -> Result<Value, FuncError> {
         ));
     }
     let j: serde_json::Value =
-        serde_json::from_str(&s).map_err(|e| FuncError::arg(0, format!("{e}")))?;
+        serde_json::from_str(&s).map_err(|e| FuncError::arg(0, json_error(&s, &e)))?;
     Ok(from_json(j))
 }
 

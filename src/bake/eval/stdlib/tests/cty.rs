@@ -533,7 +533,20 @@ fn strings_and_collections() {
         Ok(r#"[["a",1],["a",2]]"#)
     );
     assert_eq!(disp("jsondecode", vec![s("1.5e1")]).as_deref(), Ok("15"));
-    assert!(run("jsondecode", vec![s("{")]).is_err());
+    let jd = |x: &str| run("jsondecode", vec![s(x)]).map_err(|e| e.message);
+    assert_eq!(jd("{"), Err("unexpected EOF".to_string()));
+    assert_eq!(
+        jd("x"),
+        Err("invalid character 'x' looking for beginning of value".to_string())
+    );
+    assert_eq!(
+        jd("{1:2}"),
+        Err("invalid character '1' looking for beginning of object key string".to_string())
+    );
+    assert_eq!(
+        jd("1 2"),
+        Err("extraneous data after JSON object".to_string())
+    );
     assert_eq!(
         disp("log", vec![n(-1), n(10)]),
         Err("the result is not a real number".to_string())
