@@ -25,8 +25,25 @@ fn compile(pattern: &str, arg: usize) -> Result<Regex, FuncError> {
         .build()
         .map_err(|e| {
             let msg = e.to_string();
-            let first = msg.lines().last().unwrap_or("invalid pattern").trim();
-            FuncError::arg(arg, format!("error parsing pattern: {first}"))
+            let last = msg.lines().last().unwrap_or("invalid pattern").trim();
+            let last = last.strip_prefix("error: ").unwrap_or(last);
+            // Go's wording for the usual mistakes
+            let go = match last {
+                "unclosed group" => format!("missing closing ): `{pattern}`"),
+                "unopened group" => format!("unexpected ): `{pattern}`"),
+                "unclosed character class" => {
+                    let from = pattern.rfind('[').unwrap_or(0);
+                    format!("missing closing ]: `{}`", &pattern[from..])
+                }
+                "repetition operator missing expression" => {
+                    "missing argument to repetition operator".to_string()
+                }
+                other => other.to_string(),
+            };
+            FuncError::arg(
+                arg,
+                format!("error parsing pattern: error parsing regexp: {go}"),
+            )
         })
 }
 

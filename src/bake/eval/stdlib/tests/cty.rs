@@ -572,7 +572,17 @@ fn hostile_inputs_are_errors_not_panics() {
     assert!(run("pow", vec![n(i64::MAX), n(i64::MAX)]).is_ok());
     assert!(run("negate", vec![n(i64::MIN)]).is_ok());
     assert!(run("modulo", vec![n(i64::MIN), n(-1)]).is_ok());
-    assert!(run("regex", vec![s("("), s("x")]).is_err());
+    assert_eq!(
+        run("regex", vec![s("a("), s("x")]),
+        Err(FuncError::arg(
+            0,
+            "error parsing pattern: error parsing regexp: missing closing ): `a(`"
+        ))
+    );
+    assert_eq!(
+        run("regex", vec![s("x[ab"), s("x")]).map_err(|e| e.message),
+        Err("error parsing pattern: error parsing regexp: missing closing ]: `[ab`".to_string())
+    );
     assert!(run(
         "timeadd",
         vec![s("2017-11-22T00:00:00Z"), s("99999999999h")]
