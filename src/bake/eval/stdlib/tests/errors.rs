@@ -176,3 +176,75 @@ fn errors() {
         );
     }
 }
+
+/// The oracle's "Unsuitable value: element \"x\": string required, but have ..." errors
+/// name the type of a function's result: these checks pin those result types.
+#[test]
+fn result_types_named_by_the_oracle() {
+    let cases: Vec<(&str, &str, Vec<Value>, &str)> = vec![
+        (
+            "Stdlib_chunklist",
+            "chunklist",
+            vec![nums(&[1, 2, 3, 4, 5]), n(2)],
+            "string required, but have list of list of number",
+        ),
+        (
+            "Stdlib_distinct",
+            "distinct",
+            vec![nums(&[1, 2, 2, 3, 3, 3])],
+            "string required, but have list of number",
+        ),
+        (
+            "Stdlib_formatlist",
+            "formatlist",
+            vec![s("Hi %s"), strs(&["Alice", "Bob"])],
+            "string required, but have list of string",
+        ),
+        (
+            "Stdlib_jsondecode",
+            "jsondecode",
+            vec![s(r#"{"name":"Docker","stars":5}"#)],
+            "string required, but have object",
+        ),
+        (
+            "Stdlib_keys",
+            "keys",
+            vec![obj(&[("foo", n(1)), ("bar", n(2)), ("baz", n(3))])],
+            "string required, but have tuple",
+        ),
+        (
+            "Stdlib_merge",
+            "merge",
+            vec![
+                obj(&[("a", n(1)), ("b", n(2))]),
+                obj(&[("b", n(3)), ("c", n(4))]),
+            ],
+            "string required, but have object",
+        ),
+        (
+            "Stdlib_setunion",
+            "setunion",
+            vec![strs(&["a", "b"]), strs(&["b", "c"])],
+            "string required, but have set of string",
+        ),
+        (
+            "Stdlib_split",
+            "split",
+            vec![s(","), s("a,b,c")],
+            "string required, but have list of string",
+        ),
+        (
+            "Stdlib_values",
+            "values",
+            vec![obj(&[("a", n(1)), ("c", n(3)), ("b", n(2))])],
+            "string required, but have tuple",
+        ),
+    ];
+    for (case, name, args, want) in cases {
+        assert_eq!(
+            disp(name, args.clone()),
+            Err(want.to_string()),
+            "{case}: {name}({args:?})"
+        );
+    }
+}
