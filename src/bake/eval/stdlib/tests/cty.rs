@@ -208,6 +208,36 @@ fn dates() {
         ),
         (
             "timeadd",
+            vec![s("2017-13-22T00:00:00Z"), s("1h")],
+            Err("not a valid RFC3339 timestamp: cannot use \"-22T00:00:00Z\" as month"),
+        ),
+        (
+            "timeadd",
+            vec![s("2017-11-22T24:00:00Z"), s("1h")],
+            Err("not a valid RFC3339 timestamp: hour must be between 0 and 23 inclusive"),
+        ),
+        (
+            "timeadd",
+            vec![s("2017-11-22T10:60:00Z"), s("1h")],
+            Err("not a valid RFC3339 timestamp: minute must have exactly two digits"),
+        ),
+        (
+            "timeadd",
+            vec![s("2017-11-22T10:00:61Z"), s("1h")],
+            Err("not a valid RFC3339 timestamp: cannot use \"Z\" as second"),
+        ),
+        (
+            "timeadd",
+            vec![s("2017-11-22T10:00Z"), s("1h")],
+            Err("not a valid RFC3339 timestamp: found \"Z\" where \":\" is expected"),
+        ),
+        (
+            "timeadd",
+            vec![s("2017-02-30T10:00:00Z"), s("1h")],
+            Err("not a valid RFC3339 timestamp: day out of range"),
+        ),
+        (
+            "timeadd",
             vec![s("2017-11-22T00:00:00Z"), s("-1.5h")],
             Ok("2017-11-21T22:30:00Z"),
         ),
