@@ -3,6 +3,7 @@
 
 use super::FuncError;
 use crate::bake::eval::convert;
+pub(super) use crate::bake::eval::convert::values_equal;
 use crate::bake::eval::value::{Number, Type, Value};
 
 pub(super) const NULL_ARG: &str = "argument must not be null";
@@ -22,10 +23,11 @@ pub(super) fn present(args: &[Value], i: usize) -> Result<&Value, FuncError> {
     Ok(v)
 }
 
-/// Argument `i` converted to `t`, not null.
+/// Argument `i` converted to `t`, not null. As in HCL, the message of a failed conversion
+/// does not name the path inside the value (cty's path errors print their message only).
 pub(super) fn typed(args: &[Value], i: usize, t: &Type) -> Result<Value, FuncError> {
     let v = present(args, i)?;
-    convert::convert(v, t).map_err(|e| FuncError::arg(i, e.to_string()))
+    convert::convert(v, t).map_err(|e| FuncError::arg(i, e.message))
 }
 
 pub(super) fn string(args: &[Value], i: usize) -> Result<String, FuncError> {
@@ -70,24 +72,4 @@ pub(super) fn list_of(args: &[Value], i: usize, elem: &Type) -> Result<Vec<Value
 
 pub(super) fn strings(v: Vec<String>) -> Value {
     Value::List(v.into_iter().map(Value::String).collect())
-}
-
-/// cty's equality for two known values: same type and same content (numbers by value).
-pub(super) fn values_equal(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Null(_), Value::Null(_)) => true,
-        (Value::Number(x), Value::Number(y)) => x == y,
-        (Value::List(x), Value::List(y))
-        | (Value::Set(x), Value::Set(y))
-        | (Value::Tuple(x), Value::Tuple(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| values_equal(p, q))
-        }
-        (Value::Map(x), Value::Map(y)) | (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .zip(y)
-                    .all(|((ka, va), (kb, vb))| ka == kb && values_equal(va, vb))
-        }
-        _ => a == b,
-    }
 }

@@ -66,7 +66,8 @@ fn parse_cidr(s: &str) -> Result<Net, FuncError> {
 }
 
 fn fmt_addr(addr: u128, bits: u32) -> String {
-    if bits == 32 {
+    // Go prints IPv4-mapped IPv6 addresses in dotted form
+    if bits == 32 || addr >> 32 == 0xffff {
         Ipv4Addr::from(addr as u32).to_string()
     } else {
         Ipv6Addr::from(addr).to_string()
@@ -150,7 +151,9 @@ pub(super) fn cidrsubnets(a: &[Value]) -> Result<Value, FuncError> {
     }
     let all = ones(net.bits);
     let first = integer(a, 1)?;
-    let first_len = (net.len as i64 + first).clamp(0, net.bits as i64) as u32;
+    let first_len = (net.len as i64)
+        .saturating_add(first)
+        .clamp(0, net.bits as i64) as u32;
     // the subnet of the first length just before the base prefix
     let before = net.addr.wrapping_sub(1) & all;
     let mut current = Net {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::args::{any, integer, list_of, number, present, string, values_equal};
+use super::args::{integer, list_of, number, present, string, values_equal};
 use super::FuncError;
 use crate::bake::eval::convert::{convert, unify};
 use crate::bake::eval::value::{Number, Type, Value};
@@ -21,7 +21,7 @@ fn list_value(elems: Vec<Value>) -> Result<Value, FuncError> {
         .iter()
         .map(|e| convert(e, &t))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| FuncError::new(e.to_string()))?;
+        .map_err(|e| FuncError::new(e.message))?;
     Ok(Value::List(conv))
 }
 
@@ -55,7 +55,7 @@ pub(super) fn coalesce(a: &[Value]) -> Result<Value, FuncError> {
             return Ok(Value::Unknown(t));
         }
         if !v.is_null() {
-            return convert(v, &t).map_err(|e| FuncError::arg(i, e.to_string()));
+            return convert(v, &t).map_err(|e| FuncError::arg(i, e.message));
         }
     }
     Err(FuncError::new("no non-null arguments"))
@@ -132,7 +132,8 @@ fn seq_arg(a: &[Value], i: usize, msg: &str) -> Result<Vec<Value>, FuncError> {
 
 pub(super) fn contains(a: &[Value]) -> Result<Value, FuncError> {
     let list = seq_arg(a, 0, "argument must be list, tuple, or set")?;
-    let v = any(a, 1)?;
+    // go-cty 1.17 (the version buildx ships) refuses a null value here
+    let v = present(a, 1)?;
     Ok(Value::Bool(list.iter().any(|e| values_equal(e, v))))
 }
 
@@ -163,31 +164,19 @@ pub(super) fn element(a: &[Value]) -> Result<Value, FuncError> {
             "cannot use element function with an empty list",
         ));
     }
-    if idx < 0 {
-        return Err(FuncError::new(
-            "cannot use element function with a negative index",
-        ));
-    }
-    let i = (idx as u64 % list.len() as u64) as usize;
+    // negative indexes count from the end, like cty
+    let i = idx.rem_euclid(list.len() as i64) as usize;
     list.get(i)
         .cloned()
         .ok_or_else(|| FuncError::new("invalid index"))
 }
 
-fn flatten_into(v: &Value, out: &mut Vec<Value>, tuple: &mut bool) -> Result<(), FuncError> {
+fn flatten_into(v: &Value, out: &mut Vec<Value>) -> Result<(), FuncError> {
     match v {
         Value::List(e) | Value::Set(e) | Value::Tuple(e) => {
-            if matches!(v, Value::Tuple(_)) {
-                *tuple = true;
-            }
             for x in e {
                 match x {
-                    Value::List(_) | Value::Set(_) | Value::Tuple(_) => {
-                        flatten_into(x, out, tuple)?
-                    }
-                    Value::Null(_) => {
-                        return Err(FuncError::new("can't flatten a null value"));
-                    }
+                    Value::List(_) | Value::Set(_) | Value::Tuple(_) => flatten_into(x, out)?,
                     other => out.push(other.clone()),
                 }
             }
@@ -197,16 +186,12 @@ fn flatten_into(v: &Value, out: &mut Vec<Value>, tuple: &mut bool) -> Result<(),
     }
 }
 
+/// cty's flatten always produces a tuple.
 pub(super) fn flatten(a: &[Value]) -> Result<Value, FuncError> {
     let v = present(a, 0)?;
     let mut out = Vec::new();
-    let mut tuple = false;
-    flatten_into(v, &mut out, &mut tuple)?;
-    if tuple {
-        Ok(Value::Tuple(out))
-    } else {
-        list_value(out)
-    }
+    flatten_into(v, &mut out)?;
+    Ok(Value::Tuple(out))
 }
 
 /// Looks `key` up in a list, tuple or map; `Ok(None)` when it is not there.
@@ -259,7 +244,7 @@ pub(super) fn indexof(a: &[Value]) -> Result<Value, FuncError> {
     if list.is_empty() {
         return Err(FuncError::new("cannot search an empty list"));
     }
-    let v = any(a, 1)?;
+    let v = present(a, 1)?;
     list.iter()
         .position(|e| values_equal(e, v))
         .map(|i| Value::int(i as i64))
@@ -296,7 +281,7 @@ pub(super) fn length(a: &[Value]) -> Result<Value, FuncError> {
 
 pub(super) fn lookup(a: &[Value]) -> Result<Value, FuncError> {
     let key = string(a, 1)?;
-    let default = any(a, 2)?;
+    let default = present(a, 2)?;
     match present(a, 0)? {
         Value::Object(m) => Ok(m.get(&key).cloned().unwrap_or_else(|| default.clone())),
         Value::Map(m) => {
@@ -349,7 +334,7 @@ pub(super) fn merge(a: &[Value]) -> Result<Value, FuncError> {
         Some(t) => {
             let mut conv = BTreeMap::new();
             for (k, v) in out {
-                let c = convert(&v, &t).map_err(|e| FuncError::new(e.to_string()))?;
+                let c = convert(&v, &t).map_err(|e| FuncError::new(e.message))?;
                 conv.insert(k, c);
             }
             Ok(Value::Map(conv))

@@ -1,4 +1,4 @@
-//! Hashes and identifiers: bcrypt, md5, sha1, sha256, sha512, uuidv4, uuidv5, rsadecrypt.
+//! Hashes and identifiers: bcrypt, md5, sha1, sha256, sha512, uuidv4, uuidv5.
 
 use md5::Md5;
 use sha1::{Digest, Sha1};
@@ -140,12 +140,4 @@ pub(super) fn uuidv5(a: &[Value]) -> Result<Value, FuncError> {
     b[6] = (b[6] & 0x0f) | 0x50;
     b[8] = (b[8] & 0x3f) | 0x80;
     Ok(Value::String(format_uuid(&b)))
-}
-
-/// Not provided: RSA decryption would pull a big-number RSA stack into kiln for a function
-/// no bake file in the wild uses; the call fails with a clear message.
-pub(super) fn rsadecrypt(a: &[Value]) -> Result<Value, FuncError> {
-    string(a, 0)?;
-    string(a, 1)?;
-    Err(FuncError::new("rsadecrypt is not supported by kiln"))
 }

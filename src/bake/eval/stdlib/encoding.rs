@@ -17,11 +17,23 @@ pub(super) fn base64encode(a: &[Value]) -> Result<Value, FuncError> {
     ))
 }
 
+/// Go's `base64.StdEncoding` decoding: padding required, `\r`/`\n` ignored, non-zero
+/// trailing bits accepted.
+pub(crate) fn go_base64_decode(s: &str) -> Option<Vec<u8>> {
+    const ENGINE: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::RequireCanonical),
+    );
+    let clean: String = s.chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    ENGINE.decode(clean.as_bytes()).ok()
+}
+
 pub(super) fn base64decode(a: &[Value]) -> Result<Value, FuncError> {
     let s = string(a, 0)?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(s.as_bytes())
-        .map_err(|_| FuncError::new(format!("failed to decode base64 data '{s}'")))?;
+    let bytes = go_base64_decode(&s)
+        .ok_or_else(|| FuncError::new(format!("failed to decode base64 data '{s}'")))?;
     String::from_utf8(bytes).map(Value::String).map_err(|_| {
         FuncError::new("the result of decoding the the provided string is not valid UTF-8")
     })
@@ -66,14 +78,14 @@ pub(super) fn convert(a: &[Value]) -> Result<Value, FuncError> {
     let v = any(a, 0)?;
     let ty = match present(a, 1)? {
         Value::String(s) => {
-            convert::parse_type_expr(s).map_err(|e| FuncError::arg(1, e.to_string()))?
+            convert::parse_type_expr(s).map_err(|e| FuncError::arg(1, e.message))?
         }
         _ => return Err(FuncError::arg(1, "a type expression is required")),
     };
     if v.contains_unknown() {
         return Ok(Value::Unknown(ty));
     }
-    convert::convert(v, &ty).map_err(|e| FuncError::arg(0, e.to_string()))
+    convert::convert(v, &ty).map_err(|e| FuncError::arg(0, e.message))
 }
 
 /// Appends `s` as a JSON string the way Go's encoder writes it (HTML-safe escapes).
@@ -161,6 +173,31 @@ fn from_json(j: serde_json::Value) -> Value {
     }
 }
 
+/// Go's wording for the common JSON syntax errors (cty decodes with Go's tokenizer).
+fn json_error(src: &str, e: &serde_json::Error) -> String {
+    let msg = e.to_string();
+    if e.is_eof() {
+        return "unexpected EOF".to_string();
+    }
+    if msg.starts_with("trailing characters") {
+        return "extraneous data after JSON object".to_string();
+    }
+    // the offending character, from serde's 1-based line/column
+    let bad = src
+        .lines()
+        .nth(e.line().saturating_sub(1))
+        .and_then(|l| l.chars().nth(e.column().saturating_sub(1)));
+    match bad {
+        Some(c) if msg.starts_with("expected value") => {
+            format!("invalid character {c:?} looking for beginning of value")
+        }
+        Some(c) if msg.starts_with("key must be a string") => {
+            format!("invalid character {c:?} looking for beginning of object key string")
+        }
+        _ => msg,
+    }
+}
+
 pub(super) fn jsondecode(a: &[Value]) -> Result<Value, FuncError> {
     let s = string(a, 0)?;
     if s.trim().is_empty() {
@@ -170,7 +207,7 @@ pub(super) fn jsondecode(a: &[Value]) -> Result<Value, FuncError> {
         ));
     }
     let j: serde_json::Value =
-        serde_json::from_str(&s).map_err(|e| FuncError::arg(0, format!("{e}")))?;
+        serde_json::from_str(&s).map_err(|e| FuncError::arg(0, json_error(&s, &e)))?;
     Ok(from_json(j))
 }
 
@@ -259,6 +296,11 @@ pub(super) fn csvdecode(a: &[Value]) -> Result<Value, FuncError> {
     let Some(header) = iter.next() else {
         return Err(FuncError::new("missing header line"));
     };
+    for (i, name) in header.iter().enumerate() {
+        if header[..i].contains(name) {
+            return Err(FuncError::new(format!("duplicate column name {name:?}")));
+        }
+    }
     let mut rows = Vec::new();
     for (n, rec) in iter.enumerate() {
         if rec.len() != header.len() {

@@ -84,17 +84,15 @@ fn format_str(fmt: &str, args: &[Value]) -> Result<String, FuncError> {
         }
         if bytes.get(p) == Some(&b'[') {
             p += 1;
-            match read_num(&mut p) {
-                Some(n) if n > 0 && bytes.get(p) == Some(&b']') => {
-                    v.arg = n;
-                    p += 1;
-                }
-                _ => {
-                    return Err(FuncError::new(format!(
-                        "invalid format string starting at offset {start}"
-                    )))
-                }
+            if !bytes.get(p).is_some_and(|b| (b'1'..=b'9').contains(b)) {
+                return Err(bad_char(fmt, p));
             }
+            let n = read_num(&mut p).unwrap_or(usize::MAX);
+            if bytes.get(p) != Some(&b']') {
+                return Err(bad_char(fmt, p));
+            }
+            p += 1;
+            v.arg = n;
         }
         if v.width.is_some_and(|w| w > MAX_WIDTH) || v.prec.is_some_and(|w| w > MAX_WIDTH) {
             return Err(FuncError::new(format!(
@@ -107,9 +105,7 @@ fn format_str(fmt: &str, args: &[Value]) -> Result<String, FuncError> {
             )));
         };
         if !mode.is_ascii_alphabetic() {
-            return Err(FuncError::new(format!(
-                "unrecognized format character {mode:?} at offset {p}"
-            )));
+            return Err(bad_char(fmt, p));
         }
         p += 1;
         v.mode = mode;
@@ -130,6 +126,17 @@ fn format_str(fmt: &str, args: &[Value]) -> Result<String, FuncError> {
         ));
     }
     Ok(out)
+}
+
+/// cty's grammar error for the character at byte offset `p` (or the end of the string).
+fn bad_char(fmt: &str, p: usize) -> FuncError {
+    match fmt.get(p..).and_then(|r| r.chars().next()) {
+        Some(c) => FuncError::new(format!("unrecognized format character {c:?} at offset {p}")),
+        None => FuncError::new(format!(
+            "invalid format string starting at offset {}",
+            fmt.len()
+        )),
+    }
 }
 
 fn unsupported(v: &Verb, why: impl std::fmt::Display) -> FuncError {

@@ -1,22 +1,31 @@
 //! The bake standard library: the functions `docker buildx bake` provides, with go-cty
 //! semantics. `try` and `can` are not here: they are lazy and live in the evaluator.
 //!
-//! Interface used by the evaluator: [`lookup`] a function by name, check its arity with
-//! [`Function::accepts`], then [`Function::call`] it. A failed call gives a [`FuncError`];
-//! [`FuncError::diagnostic`] renders it as HCL does ("Invalid function argument" /
-//! "Invalid value for \"str\" parameter: ..." when an argument is to blame, "Error in
-//! function call" / "Call to function \"x\" failed: ..." otherwise).
+//! Interface used by the evaluator: [`lookup`] a function by name (or [`call`] by name),
+//! check its arity with [`Function::accepts`], then [`Function::call`] it. A failed call
+//! gives a [`FuncError`]; [`FuncError::diagnostic`] renders it as HCL does ("Invalid
+//! function argument" / "Invalid value for \"str\" parameter: ..." when an argument is to
+//! blame, "Error in function call" / "Call to function \"x\" failed: ..." otherwise).
+//! [`names`] lists the functions (for "did you mean" hints).
 //!
 //! Arguments are converted to each parameter's type with cty's rules (`upper(1)` is
-//! `"1"`). A null argument is an error unless the function accepts nulls; a call with an
-//! unknown argument returns an unknown result.
+//! `"1"`). A null argument is an error ("argument must not be null") unless the function
+//! accepts nulls (`coalesce`, `equal`, `format`, `jsonencode`, ...). A call with an
+//! unknown argument returns an unknown of [`Function::return_type`]; `coalesce`, `length`
+//! and `convert` look inside unknowns themselves.
 //!
 //! `convert(value, type)`: the evaluator passes the type expression's *source text* as a
-//! `Value::String` (e.g. `"list(string)"`), which [`super::convert::parse_type_expr`]
-//! reads; it may equally call [`super::convert::convert`] with a parsed [`Type`] itself.
+//! `Value::String` (e.g. `"list(string)"`, as written in the call), which
+//! [`parse_type_expr`] reads; it may equally call [`super::convert::convert`] with a
+//! [`Type`] it built itself. `optional(...)` attributes are not supported (the value
+//! model's `Type` has no optional attributes).
 //!
 //! `byteslen`/`bytesslice` take cty's capsule "bytes" type, which no bake expression can
 //! produce: like buildx, they always fail with "bytes required, but have ...".
+//!
+//! Numbers are the value model's i64/f64: results print like cty's (see
+//! [`super::convert::format_number`]) except where cty's 512-bit arithmetic carries more
+//! digits than an f64 (`1/3`, integers past 2^53).
 
 mod args;
 mod cidr;
@@ -26,13 +35,17 @@ mod encoding;
 mod format;
 mod numeric;
 mod regex;
+mod rsa;
 mod semver;
 mod sets;
 mod strings;
 mod time;
+mod typeexpr;
 
 #[cfg(test)]
 mod tests;
+
+pub use typeexpr::parse_type_expr;
 
 use super::value::{Type, Value};
 
@@ -105,6 +118,73 @@ impl Function {
         self.params.get(i).copied().or(self.variadic)
     }
 
+    /// The type of the result when it does not depend on the arguments (`any` otherwise);
+    /// an unknown result has this type.
+    pub fn return_type(&self) -> Type {
+        const NUMBER: &[&str] = &[
+            "absolute", "add", "byteslen", "ceil", "divide", "floor", "indexof", "int", "length",
+            "log", "max", "min", "modulo", "multiply", "negate", "parseint", "pow", "signum",
+            "strlen", "subtract",
+        ];
+        const BOOL: &[&str] = &[
+            "and",
+            "contains",
+            "equal",
+            "greaterthan",
+            "greaterthanorequalto",
+            "hasindex",
+            "lessthan",
+            "lessthanorequalto",
+            "not",
+            "notequal",
+            "or",
+            "semvercmp",
+            "sethaselement",
+        ];
+        const STRING_LIST: &[&str] = &["cidrsubnets", "compact", "formatlist", "sort", "split"];
+        const DYNAMIC: &[&str] = &[
+            "bytesslice",
+            "chunklist",
+            "coalesce",
+            "coalescelist",
+            "concat",
+            "convert",
+            "csvdecode",
+            "distinct",
+            "element",
+            "flatten",
+            "index",
+            "jsondecode",
+            "keys",
+            "lookup",
+            "merge",
+            "range",
+            "regex",
+            "regexall",
+            "reverselist",
+            "setintersection",
+            "setproduct",
+            "setsubtract",
+            "setsymmetricdifference",
+            "setunion",
+            "slice",
+            "unixtimestampparse",
+            "values",
+            "zipmap",
+        ];
+        if NUMBER.contains(&self.name) {
+            Type::Number
+        } else if BOOL.contains(&self.name) {
+            Type::Bool
+        } else if STRING_LIST.contains(&self.name) {
+            Type::List(Box::new(Type::String))
+        } else if DYNAMIC.contains(&self.name) {
+            Type::Dynamic
+        } else {
+            Type::String
+        }
+    }
+
     /// Calls the function. A wrong number of arguments is an error (not a panic); any
     /// unknown argument gives an unknown result (except for the few functions that look
     /// inside unknown values themselves).
@@ -123,7 +203,7 @@ impl Function {
             )));
         }
         if !UNKNOWN_AWARE.contains(&self.name) && args.iter().any(Value::contains_unknown) {
-            return Ok(Value::Unknown(Type::Dynamic));
+            return Ok(Value::Unknown(self.return_type()));
         }
         (self.imp)(args)
     }
@@ -234,11 +314,7 @@ static FUNCTIONS: &[Function] = &[
     f!("replace", ["str", "substr", "replace"], strings::replace),
     f!("reverse", ["str"], strings::reverse),
     f!("reverselist", ["list"], collections::reverselist),
-    f!(
-        "rsadecrypt",
-        ["ciphertext", "privatekey"],
-        crypto::rsadecrypt
-    ),
+    f!("rsadecrypt", ["ciphertext", "privatekey"], rsa::rsadecrypt),
     f!("sanitize", ["name"], strings::sanitize),
     f!("semvercmp", ["version", "contraint"], semver::semvercmp),
     f!("sethaselement", ["set", "elem"], sets::sethaselement),

@@ -145,7 +145,7 @@ pub(super) fn log(a: &[Value]) -> Result<Value, FuncError> {
     if rounded.is_finite() && (base.powf(rounded) - x).abs() <= f64::EPSILON * x.abs() {
         return Ok(float_value(rounded));
     }
-    Ok(float_value(r))
+    real(r)
 }
 
 pub(super) fn pow(a: &[Value]) -> Result<Value, FuncError> {
@@ -158,7 +158,15 @@ pub(super) fn pow(a: &[Value]) -> Result<Value, FuncError> {
             }
         }
     }
-    Ok(float_value(x.as_f64().powf(p.as_f64())))
+    real(x.as_f64().powf(p.as_f64()))
+}
+
+/// A float result that must be a real number (cty numbers cannot be NaN).
+fn real(f: f64) -> Result<Value, FuncError> {
+    if f.is_nan() {
+        return Err(FuncError::new("the result is not a real number"));
+    }
+    Ok(float_value(f))
 }
 
 pub(super) fn signum(a: &[Value]) -> Result<Value, FuncError> {

@@ -2,33 +2,38 @@
 //! setsymmetricdifference, setunion. Lists and tuples are accepted and converted to sets;
 //! all element types are unified first (so `setunion(["a"], [1])` is a set of strings).
 
-use super::args::{present, values_equal};
+use super::args::{present, typed, values_equal};
 use super::FuncError;
 use crate::bake::eval::convert::{convert, unify};
 use crate::bake::eval::value::{Type, Value};
 
-/// The arguments `from..` as sets of one unified element type.
+/// The arguments `from..` as sets of one unified element type: each is converted to
+/// `set(any)` (an argument error if its own elements do not unify), then all element
+/// types are unified (a call error if they cannot be).
 fn set_args(a: &[Value], from: usize) -> Result<Vec<Vec<Value>>, FuncError> {
-    let mut raw = Vec::new();
+    let any_set = Type::Set(Box::new(Type::Dynamic));
+    let mut sets = Vec::new();
     let mut types = Vec::new();
     for i in from..a.len() {
-        match present(a, i)? {
-            Value::List(e) | Value::Set(e) | Value::Tuple(e) => {
-                types.extend(e.iter().map(Value::type_of));
-                raw.push(e.clone());
+        match typed(a, i, &any_set)? {
+            Value::Set(e) => {
+                if let Some(first) = e.first() {
+                    types.push(first.type_of());
+                }
+                sets.push(e);
             }
-            _ => return Err(FuncError::arg(i, "a set or a list is required")),
+            _ => return Err(FuncError::arg(i, "a set is required")),
         }
     }
     let t = unify(&types)
-        .ok_or_else(|| FuncError::arg(from, "all elements must be of the same type"))?;
-    let mut out = Vec::with_capacity(raw.len());
-    for (n, elems) in raw.into_iter().enumerate() {
+        .ok_or_else(|| FuncError::new("given sets must all have compatible element types"))?;
+    let mut out = Vec::with_capacity(sets.len());
+    for (n, elems) in sets.into_iter().enumerate() {
         let conv = elems
             .iter()
             .map(|e| convert(e, &t))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| FuncError::arg(from + n, e.to_string()))?;
+            .map_err(|e| FuncError::arg(from + n, e.message))?;
         match Value::set(conv) {
             Value::Set(s) => out.push(s),
             _ => return Err(FuncError::new("internal error building a set")),
@@ -43,7 +48,7 @@ fn has(set: &[Value], v: &Value) -> bool {
 
 pub(super) fn sethaselement(a: &[Value]) -> Result<Value, FuncError> {
     let sets = set_args(&a[..1.min(a.len())], 0)?;
-    let elem = super::args::any(a, 1)?;
+    let elem = present(a, 1)?;
     Ok(Value::Bool(sets.first().is_some_and(|s| has(s, elem))))
 }
 
@@ -88,6 +93,9 @@ pub(super) fn setsymmetricdifference(a: &[Value]) -> Result<Value, FuncError> {
     Ok(Value::set(out))
 }
 
+/// Bounds the size of a cartesian product (a hostile file cannot exhaust memory).
+const MAX_PRODUCT: usize = 1 << 16;
+
 pub(super) fn setproduct(a: &[Value]) -> Result<Value, FuncError> {
     if a.len() < 2 {
         return Err(FuncError::new("at least two arguments are required"));
@@ -106,7 +114,7 @@ pub(super) fn setproduct(a: &[Value]) -> Result<Value, FuncError> {
                     .iter()
                     .map(|x| convert(x, &t))
                     .collect::<Result<Vec<_>, _>>()
-                    .map_err(|err| FuncError::arg(i, err.to_string()))?;
+                    .map_err(|err| FuncError::arg(i, err.message))?;
                 conv
             }
             _ => return Err(FuncError::arg(i, "a set or a list is required")),
@@ -115,6 +123,9 @@ pub(super) fn setproduct(a: &[Value]) -> Result<Value, FuncError> {
     }
     let mut product: Vec<Vec<Value>> = vec![vec![]];
     for f in &factors {
+        if product.len().saturating_mul(f.len()) > MAX_PRODUCT {
+            return Err(FuncError::new("the product has too many elements"));
+        }
         let mut next = Vec::with_capacity(product.len() * f.len());
         for p in &product {
             for e in f {
@@ -122,9 +133,6 @@ pub(super) fn setproduct(a: &[Value]) -> Result<Value, FuncError> {
                 t.push(e.clone());
                 next.push(t);
             }
-        }
-        if next.len() > 1 << 20 {
-            return Err(FuncError::new("the product has too many elements"));
         }
         product = next;
     }

@@ -8,6 +8,9 @@ use super::args::{integer, list_of, string, strings};
 use super::FuncError;
 use crate::bake::eval::value::{Type, Value};
 
+/// Upper bound for a string a function builds (bytes).
+const MAX_RESULT: usize = 1 << 28;
+
 fn map_str(a: &[Value], f: impl Fn(&str) -> String) -> Result<Value, FuncError> {
     let s = string(a, 0)?;
     Ok(Value::String(f(&s)))
@@ -110,6 +113,15 @@ pub(super) fn replace(a: &[Value]) -> Result<Value, FuncError> {
     let s = string(a, 0)?;
     let from = string(a, 1)?;
     let to = string(a, 2)?;
+    // bound the result so that a hostile file cannot exhaust memory
+    let count = if from.is_empty() {
+        s.chars().count() + 1
+    } else {
+        s.matches(from.as_str()).count()
+    };
+    if count.saturating_mul(to.len()).saturating_add(s.len()) > MAX_RESULT {
+        return Err(FuncError::new("the result would be too long"));
+    }
     if from.is_empty() {
         // Go inserts the replacement around every character
         let mut out = String::with_capacity(s.len() * (to.len() + 1));
@@ -144,6 +156,12 @@ pub(super) fn join(a: &[Value]) -> Result<Value, FuncError> {
         for (j, e) in list_of(a, i, &Type::String)?.into_iter().enumerate() {
             match e {
                 Value::String(s) => items.push(s),
+                _ if a.len() > 2 => {
+                    return Err(FuncError::arg(
+                        i,
+                        format!("element {j} of list {i} is null; cannot concatenate null values"),
+                    ))
+                }
                 _ => {
                     return Err(FuncError::arg(
                         i,

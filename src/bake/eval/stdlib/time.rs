@@ -194,26 +194,40 @@ pub(super) fn parse_rfc3339(s: &str) -> Result<Time, String> {
             None => Err(rfc_err(format!("end of string where \"{c}\" is expected"))),
         }
     };
+    // Range errors are worded as cty words Go's parse errors: they name what follows the
+    // out-of-range field (Go reports the rest of the value at that point).
     let year = field(&mut rest, 4, "year", 9999)?;
     sep(&mut rest, '-')?;
-    let month = field(&mut rest, 2, "month", 12)?;
-    if month == 0 {
-        return Err(rfc_err("month out of range"));
+    let month = field(&mut rest, 2, "month", 99)?;
+    if !(1..=12).contains(&month) {
+        return Err(rfc_err(format!("cannot use {rest:?} as month")));
     }
     sep(&mut rest, '-')?;
-    let day = field(&mut rest, 2, "day of month", 31)?;
-    if day == 0 || day > days_in_month(year as i64, month) {
-        return Err(rfc_err("day out of range"));
-    }
+    // Go accepts any two-digit day here and checks it against the month at the end
+    let day = field(&mut rest, 2, "day of month", 99)?;
     if !rest.starts_with('T') {
         return Err(rfc_err("missing required time introducer 'T'"));
     }
     rest = &rest[1..];
-    let hour = field(&mut rest, 2, "hour", 23)?;
+    let hour = field(&mut rest, 2, "hour", 99)?;
+    if hour > 23 {
+        return Err(if rest.contains(':') {
+            rfc_err("hour must be between 0 and 23 inclusive")
+        } else {
+            rfc_err(format!("cannot use {rest:?} as hour"))
+        });
+    }
     sep(&mut rest, ':')?;
-    let minute = field(&mut rest, 2, "minute", 59)?;
+    let minute = field(&mut rest, 2, "minute", 99)?;
+    if minute > 59 {
+        return Err(if rest.len() != 2 {
+            rfc_err("minute must have exactly two digits")
+        } else {
+            rfc_err(format!("cannot use {rest:?} as minute"))
+        });
+    }
     sep(&mut rest, ':')?;
-    let second = field(&mut rest, 2, "second", 59)?;
+    let second = field(&mut rest, 2, "second", 99)?;
     let mut nanos = 0u32;
     if let Some(frac) = rest.strip_prefix('.') {
         let n = frac.bytes().take_while(u8::is_ascii_digit).count();
@@ -227,6 +241,9 @@ pub(super) fn parse_rfc3339(s: &str) -> Result<Time, String> {
         }
         nanos = v as u32;
         rest = &frac[n..];
+    }
+    if second > 59 {
+        return Err(rfc_err(format!("cannot use {rest:?} as second")));
     }
     let offset: i32 = if rest == "Z" {
         0
@@ -254,6 +271,9 @@ pub(super) fn parse_rfc3339(s: &str) -> Result<Time, String> {
             secs
         }
     };
+    if day == 0 || day > days_in_month(year as i64, month) {
+        return Err(rfc_err("day out of range"));
+    }
     let days = days_from_civil(year as i64, month, day);
     let local = days * 86400 + i64::from(hour) * 3600 + i64::from(minute) * 60 + i64::from(second);
     Ok(Time {
