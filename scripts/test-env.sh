@@ -24,7 +24,7 @@ PRIVATE_REPO=private/busybox
 TAG=latest
 
 # Debian packages the environment is made of.
-PACKAGES=(docker-registry docker.io qemu-user-static busybox-static skopeo jq apache2-utils python3 tar)
+PACKAGES=(docker-registry docker.io qemu-user-static busybox-static skopeo jq apache2-utils python3 tar iproute2)
 # qemu binfmt entries to register (names of /usr/share/binfmts/qemu-NAME).
 BINFMT_ARCHES=(aarch64 arm ppc64le s390x riscv64)
 # Image platform -> Debian architecture of the busybox-static it is made from.
@@ -43,6 +43,11 @@ DOCKER_DIR="$STATE/docker"
 DOCKER_SOCK="$STATE/docker.sock"
 # In the command line of our dockerd only (tells it apart from any other one).
 DOCKERD_MARK="--exec-root $DOCKER_DIR/exec"
+# dockerd's embedded BuildKit runs RUN steps on the engine's "bridge" network, so
+# the engine needs one; ours is a dedicated Linux bridge (no NAT, no iptables,
+# no route out), never docker0, so another dockerd on the machine is not touched.
+BRIDGE="${KILN_TESTENV_BRIDGE:-kilntest0}"
+BRIDGE_CIDR="${KILN_TESTENV_BRIDGE_CIDR:-10.213.77.1/24}"
 LAYOUT="$STATE/images/busybox-oci"
 LOG_DIR="$STATE/logs"
 
@@ -348,6 +353,23 @@ setup_binfmt() {
 # ---------------------------------------------------------------------------
 # 5. dockerd
 
+setup_bridge() {
+  local log="$LOG_DIR/bridge.log" net clash
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    net=${BRIDGE_CIDR%/*}
+    clash=$(ip -4 route show match "$net" 2>/dev/null | grep -v '^default' || true)
+    [[ -z $clash ]] || die "$BRIDGE_CIDR for the test dockerd's bridge overlaps a route of this machine ($clash); set KILN_TESTENV_BRIDGE_CIDR to a free one"
+    run_logged "$log" ip link add name "$BRIDGE" type bridge ||
+      die_with_log "$log" "cannot create the bridge $BRIDGE for the test dockerd"
+  fi
+  # dockerd takes the bridge's address as the gateway (it refuses --bip with -b).
+  if ! ip -4 -o addr show dev "$BRIDGE" | grep -qF " ${BRIDGE_CIDR} "; then
+    run_logged "$log" ip addr add "$BRIDGE_CIDR" dev "$BRIDGE" ||
+      die_with_log "$log" "cannot give $BRIDGE the address $BRIDGE_CIDR"
+  fi
+  run_logged "$log" ip link set "$BRIDGE" up || die_with_log "$log" "cannot bring up $BRIDGE"
+}
+
 docker_cli() { "$DOCKER_CLI" -H "unix://$DOCKER_SOCK" "$@"; }
 
 docker_answers() { docker_cli version --format '{{.Server.Version}}' >/dev/null 2>&1; }
@@ -367,6 +389,7 @@ start_dockerd() {
     die "a docker engine that test-env.sh did not start answers on $DOCKER_SOCK; stop it first"
   fi
 
+  setup_bridge
   mkdir -p "$DOCKER_DIR/data" "$DOCKER_DIR/exec"
   # Our own config file, so /etc/docker/daemon.json of the machine plays no part.
   cat >"$DOCKER_DIR/daemon.json" <<EOF
@@ -383,7 +406,7 @@ EOF
     --exec-root "$DOCKER_DIR/exec" \
     --pidfile "$pidfile" \
     -H "unix://$DOCKER_SOCK" \
-    --bridge=none --iptables=false --ip-masq=false --ip-forward=false \
+    --bridge="$BRIDGE" --iptables=false --ip-masq=false --ip-forward=false \
     --userland-proxy=false \
     >>"$log" 2>&1 </dev/null 9>&- &
   local launcher=$!
@@ -399,17 +422,28 @@ EOF
   say "dockerd started (pid $(pid_of "$pidfile"), unix://$DOCKER_SOCK)"
 }
 
-# Check that the engine can pull from the local registry and run a container
-# (containerd, runc, cgroups, overlay). Done once per dockerd start.
+# Check that the engine can pull from the local registry, run a container
+# (containerd, runc, cgroups, overlay, the bridge) and build with its embedded
+# BuildKit, foreign-arch RUN included. Done once per dockerd start; what it
+# leaves in the engine is removed again.
 smoke_docker() {
   local log="$DOCKER_DIR/dockerd.log" out image="127.0.0.1:$REGISTRY_PORT/$BASE_REPO:$TAG"
-  if ! out=$(docker_cli run --rm --network none --pull always "$image" sh -c 'echo kiln-ok' 2>&1); then
+  local tag=kiln-testenv-smoke:latest
+  if ! out=$(docker_cli run --rm --pull always "$image" sh -c 'echo kiln-ok' 2>&1); then
     printf '%s\n' "$out" >&2
     die_with_log "$log" "dockerd answers but cannot run a container from $image"
   fi
   [[ $out == *kiln-ok* ]] || die_with_log "$log" "container from $image printed: $out"
-  docker_cli image rm "$image" >/dev/null 2>&1 || true
-  say "dockerd runs containers (pulled and ran $image)"
+  if ! out=$(printf 'FROM %s\nRUN uname -m >/arch\n' "$image" |
+    DOCKER_BUILDKIT=1 docker_cli build -q --platform linux/arm64 -t "$tag" - 2>&1); then
+    printf '%s\n' "$out" >&2
+    die_with_log "$log" "dockerd's BuildKit cannot build FROM $image with a linux/arm64 RUN step"
+  fi
+  out=$(docker_cli run --rm --platform linux/arm64 "$tag" cat /arch 2>>"$log") || true
+  [[ $out == aarch64 ]] || die_with_log "$log" "linux/arm64 RUN in dockerd's BuildKit saw uname -m '$out', want aarch64"
+  docker_cli image rm "$tag" "$image" >/dev/null 2>&1 || true
+  docker_cli builder prune -af >/dev/null 2>&1 || true
+  say "dockerd runs containers and BuildKit builds (linux/arm64 RUN via qemu)"
 }
 
 stop_docker() {
@@ -569,6 +603,9 @@ cmd_down() {
   flock -w 120 9 || die "another test-env.sh holds $STATE/lock"
   stop_docker
   rm -f "$DOCKER_DIR/smoke-ok"
+  if ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link delete "$BRIDGE" type bridge 2>/dev/null || say "could not delete the bridge $BRIDGE"
+  fi
   stop_pid "$STATE/registry-auth/registry.pid" "docker-registry serve" "registry auth"
   stop_pid "$STATE/registry-noauth/registry.pid" "docker-registry serve" "registry noauth"
   say "stopped; binfmt entries stay registered, state kept in $STATE"
