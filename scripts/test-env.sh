@@ -163,7 +163,8 @@ install_packages() {
     return 0
   fi
   export DEBIAN_FRONTEND=noninteractive
-  local apt=(apt-get -q -y -o Dpkg::Use-Pty=0 -o APT::Color=0)
+  # Waits for a dpkg/apt lock held by someone else (e.g. unattended-upgrades on a fresh VM).
+  local apt=(apt-get -q -y -o Dpkg::Use-Pty=0 -o APT::Color=0 -o DPkg::Lock::Timeout=300)
 
   # Foreign architectures first, so one `apt-get update` covers everything.
   local foreign
@@ -256,30 +257,32 @@ start_registry() {
   local name=$1 port=$2 auth=$3 dir="$STATE/registry-$1" code i
   local pidfile="$dir/registry.pid" log="$dir/registry.log" conf="$dir/config.yml"
 
+  # The config this run wants: the repo's file with the state paths filled in.
+  mkdir -p "$dir/storage"
+  if ((auth)) && [[ ! -s $dir/htpasswd ]]; then
+    htpasswd -Bbn "$REGISTRY_USER" "$REGISTRY_PASSWORD" | sed '/^$/d' >"$dir/htpasswd.tmp"
+    mv "$dir/htpasswd.tmp" "$dir/htpasswd"
+  fi
+  sed -e "s|@STORAGE@|$dir/storage|" -e "s|@HTPASSWD@|$dir/htpasswd|" \
+    "$CONF_DIR/registry-$name.yml" >"$conf.new"
+
   if pid_alive "$pidfile" "docker-registry serve $conf"; then
     code=$(http_status "$port" /v2/)
-    if [[ -n $code ]]; then
+    if [[ -z $code ]]; then
+      say "registry $name (pid $(pid_of "$pidfile")) does not answer; restarting it"
+    elif ! cmp -s "$conf.new" "$conf"; then
+      say "registry $name (pid $(pid_of "$pidfile")) runs an older config; restarting it"
+    else
+      rm -f "$conf.new"
       say "registry $name already running on 127.0.0.1:$port (pid $(pid_of "$pidfile"))"
       return 0
     fi
-    say "registry $name (pid $(pid_of "$pidfile")) does not answer; restarting it"
     stop_pid "$pidfile" "docker-registry serve $conf" "registry $name"
   fi
   if port_open "$port"; then
     die "127.0.0.1:$port is taken by a process that test-env.sh did not start (no live pid in $pidfile); stop it or free the port"
   fi
-
-  mkdir -p "$dir/storage"
-  if ((auth)); then
-    if [[ ! -s $dir/htpasswd ]]; then
-      htpasswd -Bbn "$REGISTRY_USER" "$REGISTRY_PASSWORD" | sed '/^$/d' >"$dir/htpasswd.tmp"
-      mv "$dir/htpasswd.tmp" "$dir/htpasswd"
-    fi
-    sed -e "s|@STORAGE@|$dir/storage|" -e "s|@HTPASSWD@|$dir/htpasswd|" \
-      "$CONF_DIR/registry-$name.yml" >"$conf"
-  else
-    sed -e "s|@STORAGE@|$dir/storage|" "$CONF_DIR/registry-$name.yml" >"$conf"
-  fi
+  mv "$conf.new" "$conf"
 
   printf '\n==== start %s ====\n' "$(date -u +%FT%TZ)" >>"$log"
   # shellcheck disable=SC2016 # $$, $1, $2 belong to the inner shell.
@@ -376,13 +379,36 @@ docker_answers() { docker_cli version --format '{{.Server.Version}}' >/dev/null 
 
 start_dockerd() {
   local pidfile="$DOCKER_DIR/dockerd.pid" log="$DOCKER_DIR/dockerd.log" i
+  local wanted="$DOCKER_DIR/settings.new" settings="$DOCKER_DIR/settings"
+  local args=(
+    --config-file "$DOCKER_DIR/daemon.json"
+    --data-root "$DOCKER_DIR/data"
+    --exec-root "$DOCKER_DIR/exec"
+    --pidfile "$pidfile"
+    -H "unix://$DOCKER_SOCK"
+    --bridge="$BRIDGE" --iptables=false --ip-masq=false --ip-forward=false
+    --userland-proxy=false
+  )
+  # Our own config file, so /etc/docker/daemon.json of the machine plays no part.
+  # (127.0.0.0/8 is insecure by default; listed to be explicit.)
+  local config
+  config=$(printf '{\n  "features": { "buildkit": true },\n  "insecure-registries": ["127.0.0.1:%s", "127.0.0.1:%s"]\n}' \
+    "$REGISTRY_PORT" "$AUTH_REGISTRY_PORT")
   DOCKERD_FRESH=0
+  mkdir -p "$DOCKER_DIR/data" "$DOCKER_DIR/exec"
+  # What this run wants; a running dockerd started with anything else is restarted.
+  printf '%s\n' "$config" "${args[@]}" "bridge $BRIDGE_CIDR" >"$wanted"
+
   if pid_alive "$pidfile" "$DOCKERD_MARK"; then
-    if docker_answers; then
+    if ! docker_answers; then
+      say "dockerd (pid $(pid_of "$pidfile")) does not answer; restarting it"
+    elif ! cmp -s "$wanted" "$settings"; then
+      say "dockerd (pid $(pid_of "$pidfile")) runs with older settings; restarting it"
+    else
+      rm -f "$wanted"
       say "dockerd already running (pid $(pid_of "$pidfile"), unix://$DOCKER_SOCK)"
       return 0
     fi
-    say "dockerd (pid $(pid_of "$pidfile")) does not answer; restarting it"
     stop_docker
   fi
   if [[ -S $DOCKER_SOCK ]] && docker_answers; then
@@ -390,25 +416,11 @@ start_dockerd() {
   fi
 
   setup_bridge
-  mkdir -p "$DOCKER_DIR/data" "$DOCKER_DIR/exec"
-  # Our own config file, so /etc/docker/daemon.json of the machine plays no part.
-  cat >"$DOCKER_DIR/daemon.json" <<EOF
-{
-  "features": { "buildkit": true },
-  "insecure-registries": ["127.0.0.1:$REGISTRY_PORT", "127.0.0.1:$AUTH_REGISTRY_PORT"]
-}
-EOF
+  printf '%s\n' "$config" >"$DOCKER_DIR/daemon.json"
+  mv "$wanted" "$settings"
   printf '\n==== start %s ====\n' "$(date -u +%FT%TZ)" >>"$log"
   # Without --containerd, dockerd runs its own containerd under --exec-root.
-  setsid "$DOCKER_BIN" \
-    --config-file "$DOCKER_DIR/daemon.json" \
-    --data-root "$DOCKER_DIR/data" \
-    --exec-root "$DOCKER_DIR/exec" \
-    --pidfile "$pidfile" \
-    -H "unix://$DOCKER_SOCK" \
-    --bridge="$BRIDGE" --iptables=false --ip-masq=false --ip-forward=false \
-    --userland-proxy=false \
-    >>"$log" 2>&1 </dev/null 9>&- &
+  setsid "$DOCKER_BIN" "${args[@]}" >>"$log" 2>&1 </dev/null 9>&- &
   local launcher=$!
   for ((i = 0; i < 300; i++)); do
     docker_answers && break
