@@ -141,6 +141,14 @@ need_root() {
   fi
 }
 
+POLICY_RC_CREATED=""
+cleanup() {
+  if [[ -n $POLICY_RC_CREATED ]]; then
+    rm -f "$POLICY_RC_CREATED"
+    POLICY_RC_CREATED=""
+  fi
+}
+
 # ---------------------------------------------------------------------------
 # 1. packages (host tools + busybox-static for every image architecture)
 
@@ -151,7 +159,7 @@ pkg_installed() {
 cached_deb() { compgen -G "$STATE/cache/debs/busybox-static_*_$1.deb" | head -n 1 || true; }
 
 install_packages() {
-  local t0 log="$LOG_DIR/apt.log" missing=() need_debs=() arch p updated=0 policy_rc=""
+  local t0 log="$LOG_DIR/apt.log" missing=() need_debs=() arch p updated=0
   t0=$(now)
   for p in "${PACKAGES[@]}"; do
     pkg_installed "$p" || missing+=("$p")
@@ -192,13 +200,11 @@ install_packages() {
     if [[ ! -e /usr/sbin/policy-rc.d ]]; then
       printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
       chmod 755 /usr/sbin/policy-rc.d
-      policy_rc=/usr/sbin/policy-rc.d
+      POLICY_RC_CREATED=/usr/sbin/policy-rc.d # removed by cleanup(), on any exit
     fi
-    if ! run_logged "$log" "${apt[@]}" install --no-install-recommends "${missing[@]}"; then
-      [[ -z $policy_rc ]] || rm -f "$policy_rc"
+    run_logged "$log" "${apt[@]}" install --no-install-recommends "${missing[@]}" ||
       die_with_log "$log" "apt-get install ${missing[*]} failed"
-    fi
-    [[ -z $policy_rc ]] || rm -f "$policy_rc"
+    cleanup
   fi
 
   if ((${#need_debs[@]})); then
@@ -356,6 +362,15 @@ setup_binfmt() {
 # ---------------------------------------------------------------------------
 # 5. dockerd
 
+# dockerd needs cgroups; most machines mount them at boot. When nothing is
+# mounted at all (a bare init), mount the unified hierarchy (dockerd 20.10 runs on v2).
+ensure_cgroups() {
+  if ! awk '$3 == "cgroup" || $3 == "cgroup2" { found = 1 } END { exit !found }' /proc/self/mounts; then
+    say "no cgroup filesystem is mounted; mounting cgroup2 on /sys/fs/cgroup"
+    mount -t cgroup2 cgroup2 /sys/fs/cgroup || die "cannot mount cgroup2 on /sys/fs/cgroup; dockerd needs cgroups"
+  fi
+}
+
 setup_bridge() {
   local log="$LOG_DIR/bridge.log" net clash
   if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
@@ -415,6 +430,10 @@ start_dockerd() {
     die "a docker engine that test-env.sh did not start answers on $DOCKER_SOCK; stop it first"
   fi
 
+  # containerd's sockets live under --exec-root; unix socket paths end at 108 bytes.
+  local longest="$DOCKER_DIR/exec/containerd/containerd.sock.ttrpc"
+  ((${#longest} < 100)) || die "KILN_TESTENV=$STATE is too long for dockerd's unix sockets ($longest); use a shorter path"
+  ensure_cgroups
   setup_bridge
   printf '%s\n' "$config" >"$DOCKER_DIR/daemon.json"
   mv "$wanted" "$settings"
@@ -577,6 +596,7 @@ cmd_up() {
   mkdir -p "$STATE" "$LOG_DIR"
   exec 9>"$STATE/lock"
   flock -w 600 9 || die "another test-env.sh holds $STATE/lock"
+  trap cleanup EXIT
 
   install_packages
   start_registry noauth "$REGISTRY_PORT" 0
