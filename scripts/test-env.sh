@@ -211,19 +211,12 @@ install_packages() {
     mkdir -p "$STATE/cache/debs"
     local names=()
     for arch in "${need_debs[@]}"; do names+=("busybox-static:$arch"); done
-    if ((updated != 1)); then
-      # Update only if apt has no candidate for one of them.
-      for p in "${names[@]}"; do
-        if ! apt-cache show --no-all-versions "$p" >/dev/null 2>&1; then
-          apt_update
-          break
-        fi
-      done
-    fi
+    # A newly added architecture has no indexes yet.
+    ((updated != -1)) || apt_update
     say "downloading ${names[*]}"
     # apt-get download warns when its sandbox user cannot write here; harmless.
     if ! (cd "$STATE/cache/debs" && run_logged "$log" apt-get -q download "${names[@]}"); then
-      # A mirror caught mid-sync can leave an index out; one more try.
+      # Indexes missing or stale (or a mirror caught mid-sync): update, one more try.
       say "apt-get download failed; updating the indexes and trying again"
       apt_update
       (cd "$STATE/cache/debs" && run_logged "$log" apt-get -q download "${names[@]}") ||
