@@ -83,7 +83,10 @@ impl Diagnostic {
                     .take(col.saturating_sub(1))
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
-                let width = loc.len.max(1).min(shown.chars().count().saturating_sub(col - 1).max(1));
+                let width = loc
+                    .len
+                    .max(1)
+                    .min(shown.chars().count().saturating_sub(col - 1).max(1));
                 let _ = writeln!(out, "{pad} |");
                 let _ = writeln!(out, "{num} | {shown}");
                 let _ = writeln!(out, "{pad} | {caret_pad}{}", "^".repeat(width));

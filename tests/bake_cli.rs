@@ -47,7 +47,10 @@ fn quickstart_print_is_stable() {
 #[test]
 fn toml_twin_prints_the_same_json() {
     let hcl = stdout_of(&root().join("examples/quickstart"), &["bake", "--print"]);
-    let toml = stdout_of(&root().join("examples/quickstart-toml"), &["bake", "--print"]);
+    let toml = stdout_of(
+        &root().join("examples/quickstart-toml"),
+        &["bake", "--print"],
+    );
     assert_eq!(hcl, toml);
     let toml_targets = stdout_of(
         &root().join("examples/quickstart-toml"),

@@ -3,5 +3,6 @@
 
 /// Most instances one `matrix` may expand to.
 pub const MAX_MATRIX_INSTANCES: usize = 10_000;
-/// Deepest nesting of expressions the evaluator follows.
-pub const MAX_EXPR_DEPTH: usize = 200;
+/// Most expression evaluation steps for one invocation (each evaluated sub-expression
+/// counts one): bounds runaway nested for-expressions.
+pub const MAX_EVAL_STEPS: u64 = 20_000_000;

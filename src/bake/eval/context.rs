@@ -70,6 +70,7 @@ pub struct Context<'d> {
     /// Evaluated attributes per (block index, instance index).
     attr_values: HashMap<(usize, usize), BTreeMap<String, Value>>,
     attr_progress: HashSet<(usize, usize, String)>,
+    steps: u64,
 }
 
 type Result<T> = std::result::Result<T, EvalError>;
@@ -124,6 +125,7 @@ impl<'d> Context<'d> {
             naming: HashSet::new(),
             attr_values: HashMap::new(),
             attr_progress: HashSet::new(),
+            steps: 0,
         })
     }
 
@@ -542,6 +544,20 @@ impl Resolver for Context<'_> {
 
     fn is_block_kind(&self, name: &str) -> bool {
         BLOCK_KINDS.contains(&name)
+    }
+
+    fn tick(&mut self) -> Result<()> {
+        self.steps += 1;
+        if self.steps > crate::bake::limits::MAX_EVAL_STEPS {
+            return Err(EvalError::new(
+                "Evaluation limit exceeded",
+                format!(
+                    "evaluating the bake files took more than {} steps; look for runaway for-expressions or matrices",
+                    crate::bake::limits::MAX_EVAL_STEPS
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn names(&self) -> Vec<String> {

@@ -52,6 +52,8 @@ pub trait Resolver {
     fn is_block_kind(&self, name: &str) -> bool;
     /// Names of all variables (for "did you mean" hints).
     fn names(&self) -> Vec<String>;
+    /// Counts one evaluation step; fails when the file has used up its budget.
+    fn tick(&mut self) -> Result<()>;
     /// `kind.name` (whole block) or `kind.name.attr`.
     fn block_ref(&mut self, kind: &str, name: &str, attr: Option<&str>) -> Result<Value>;
     /// Calls a user-defined function; `None` if there is no such function.
@@ -84,6 +86,7 @@ impl<'r> Evaluator<'r> {
 
     pub fn eval(&mut self, expr: &Expression) -> Result<Value> {
         let src = self.src;
+        self.resolver.tick().map_err(|e| e.at(src, expr.span()))?;
         self.eval_inner(expr).map_err(|e| e.at(src, expr.span()))
     }
 
@@ -233,7 +236,8 @@ impl<'r> Evaluator<'r> {
                 let mut detail = format!("There is no variable named \"{name}\".");
                 let mut names = self.resolver.names();
                 names.extend(self.scopes.iter().flat_map(|s| s.keys().cloned()));
-                if let Some(s) = crate::bake::suggest::closest(name, names.iter().map(String::as_str))
+                if let Some(s) =
+                    crate::bake::suggest::closest(name, names.iter().map(String::as_str))
                 {
                     detail.push_str(&format!(" Did you mean \"{s}\"?"));
                 }
