@@ -17,6 +17,7 @@ pub mod model;
 pub mod overrides;
 pub mod print;
 pub mod resolve;
+pub mod schema;
 pub mod suggest;
 pub mod syntax;
 pub mod validate;
