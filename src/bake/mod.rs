@@ -71,8 +71,8 @@ impl ToDiagnostic for BakeError {
                 let msg = format!("{}: {}", error.summary, error.detail);
                 let mut d = Diagnostic::new(msg);
                 if let (Some(f), Some(span)) = (file, &error.span) {
-                    let (name, text, has_spans) = f.as_ref();
-                    if *has_spans {
+                    let (name, text, _) = f.as_ref();
+                    {
                         let (line, col) = syntax::line_col(text, span.start);
                         let (eline, ecol) = syntax::line_col(text, span.end);
                         let len = if eline == line {

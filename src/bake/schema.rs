@@ -2,7 +2,9 @@
 //! generated from the model's field list. `schemas/` holds the generated files; a test
 //! keeps them in sync (`KILN_UPDATE_SCHEMAS=1 cargo test schema` rewrites them).
 
-use super::model::{GROUP_FIELDS, TARGET_FIELDS};
+use super::model::GROUP_FIELDS;
+#[cfg(test)]
+use super::model::TARGET_FIELDS;
 use serde_json::{json, Map, Value};
 
 /// The shape of an attribute's value.
@@ -20,36 +22,112 @@ enum Shape {
 
 /// Target attributes with their shape and a one-line description.
 const TARGET_DOCS: &[(&str, Shape, &str)] = &[
-    ("description", Shape::Str, "Human-readable description of the target"),
-    ("inherits", Shape::StrList, "Targets whose attributes this target inherits"),
-    ("annotations", Shape::StrList, "Annotations for the image (key=value, optionally typed)"),
-    ("attest", Shape::Entries, "Attestations: type=provenance|sbom,..."),
-    ("context", Shape::Str, "Build context: a directory, URL or named context"),
-    ("contexts", Shape::StrMap, "Named contexts (name = path, docker-image://, target:...)"),
-    ("dockerfile", Shape::Str, "Dockerfile path, relative to the context"),
+    (
+        "description",
+        Shape::Str,
+        "Human-readable description of the target",
+    ),
+    (
+        "inherits",
+        Shape::StrList,
+        "Targets whose attributes this target inherits",
+    ),
+    (
+        "annotations",
+        Shape::StrList,
+        "Annotations for the image (key=value, optionally typed)",
+    ),
+    (
+        "attest",
+        Shape::Entries,
+        "Attestations: type=provenance|sbom,...",
+    ),
+    (
+        "context",
+        Shape::Str,
+        "Build context: a directory, URL or named context",
+    ),
+    (
+        "contexts",
+        Shape::StrMap,
+        "Named contexts (name = path, docker-image://, target:...)",
+    ),
+    (
+        "dockerfile",
+        Shape::Str,
+        "Dockerfile path, relative to the context",
+    ),
     ("dockerfile-inline", Shape::Str, "Dockerfile content"),
     ("args", Shape::StrMap, "Build arguments"),
     ("labels", Shape::StrMap, "Image labels"),
     ("tags", Shape::StrList, "Image names and tags"),
-    ("cache-from", Shape::Entries, "Cache sources: type=registry,ref=... (or a ref)"),
-    ("cache-to", Shape::Entries, "Cache destinations: type=registry,ref=...,mode=max"),
+    (
+        "cache-from",
+        Shape::Entries,
+        "Cache sources: type=registry,ref=... (or a ref)",
+    ),
+    (
+        "cache-to",
+        Shape::Entries,
+        "Cache destinations: type=registry,ref=...,mode=max",
+    ),
     ("target", Shape::Str, "Dockerfile stage to build"),
-    ("secret", Shape::Entries, "Secrets: id=...,src=... or id=...,env=..."),
-    ("ssh", Shape::Entries, "SSH agent sockets or keys: default or id=path"),
-    ("platforms", Shape::StrList, "Target platforms, e.g. linux/amd64"),
-    ("output", Shape::Entries, "Outputs: type=image|registry|oci|docker|local|tar,..."),
+    (
+        "secret",
+        Shape::Entries,
+        "Secrets: id=...,src=... or id=...,env=...",
+    ),
+    (
+        "ssh",
+        Shape::Entries,
+        "SSH agent sockets or keys: default or id=path",
+    ),
+    (
+        "platforms",
+        Shape::StrList,
+        "Target platforms, e.g. linux/amd64",
+    ),
+    (
+        "output",
+        Shape::Entries,
+        "Outputs: type=image|registry|oci|docker|local|tar,...",
+    ),
     ("pull", Shape::Bool, "Always pull referenced images"),
     ("no-cache", Shape::Bool, "Do not use the build cache"),
-    ("network", Shape::Str, "Network mode for RUN: default, none, host"),
+    (
+        "network",
+        Shape::Str,
+        "Network mode for RUN: default, none, host",
+    ),
     ("no-cache-filter", Shape::StrList, "Stages not to cache"),
     ("shm-size", Shape::Str, "Size of /dev/shm for RUN"),
-    ("ulimits", Shape::StrList, "ulimits for RUN: name=soft[:hard]"),
+    (
+        "ulimits",
+        Shape::StrList,
+        "ulimits for RUN: name=soft[:hard]",
+    ),
     ("resources", Shape::Resources, "Resource limits for RUN"),
-    ("call", Shape::Str, "Evaluation method: build, check, outline, targets"),
-    ("entitlements", Shape::StrList, "Entitlements the build needs: network.host, security.insecure"),
-    ("extra-hosts", Shape::StrMap, "Extra /etc/hosts entries for RUN (host = ip)"),
+    (
+        "call",
+        Shape::Str,
+        "Evaluation method: build, check, outline, targets",
+    ),
+    (
+        "entitlements",
+        Shape::StrList,
+        "Entitlements the build needs: network.host, security.insecure",
+    ),
+    (
+        "extra-hosts",
+        Shape::StrMap,
+        "Extra /etc/hosts entries for RUN (host = ip)",
+    ),
     ("policy", Shape::Entries, "Source policy options"),
-    ("matrix", Shape::Matrix, "Matrix: one target per combination of the listed values"),
+    (
+        "matrix",
+        Shape::Matrix,
+        "Matrix: one target per combination of the listed values",
+    ),
     ("name", Shape::Str, "Name template of matrix targets"),
 ];
 
@@ -66,7 +144,9 @@ fn shape_schema(shape: Shape, json_templates: bool) -> Value {
     };
     match shape {
         Shape::Str => s,
-        Shape::Bool => json!({"anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]}),
+        Shape::Bool => {
+            json!({"anyOf": [{"type": "boolean"}, {"type": "string", "enum": ["true", "false"]}]})
+        }
         Shape::StrList => or_expr(json!({"type": "array", "items": {"type": "string"}})),
         Shape::StrMap => or_expr(json!({
             "type": "object",

@@ -28,7 +28,8 @@ pub struct Source {
 }
 
 impl Source {
-    /// Spans in expressions point into `text` only for HCL files.
+    /// Spans of expressions point into `text` only for HCL files (JSON and TOML
+    /// expressions are parsed from strings; their attributes carry the key's position).
     pub fn has_spans(&self) -> bool {
         self.format == Format::Hcl
     }
@@ -41,8 +42,11 @@ pub struct Attr {
     pub expr: Expression,
     /// Index of the source file in [`Document::sources`].
     pub src: usize,
-    /// Byte range of the attribute name (HCL only).
+    /// Byte range of the attribute name.
     pub span: Option<Range<usize>>,
+    /// Whether the expression's spans are positions in the file (HCL) rather than in a
+    /// string the expression was parsed from (JSON, TOML).
+    pub exact_spans: bool,
 }
 
 /// A block: `kind "label" { ... }`.
@@ -117,6 +121,7 @@ impl Document {
                             .map(str::to_string),
                     })?;
                 self.add_json(src, &source.name, &value)?;
+                locate_keys(&mut self.blocks, &mut self.attrs, src, &source.text);
             }
             Format::Toml => {
                 let value: toml::Table = toml::from_str(&source.text).map_err(|e| {
@@ -138,6 +143,7 @@ impl Document {
                 })?;
                 let json = toml_to_json(toml::Value::Table(value));
                 self.add_json(src, &source.name, &json)?;
+                locate_keys(&mut self.blocks, &mut self.attrs, src, &source.text);
             }
         }
         self.sources.push(source);
@@ -196,11 +202,76 @@ impl Document {
                     expr: json_expr(val).map_err(&err)?,
                     src,
                     span: None,
+                    exact_spans: false,
                 });
             }
         }
         Ok(())
     }
+}
+
+/// Gives the blocks and attributes of a JSON or TOML file the position of their key in the
+/// text (best effort: the first match of the key path in order).
+fn locate_keys(blocks: &mut [Block], attrs: &mut [Attr], src: usize, text: &str) {
+    for a in attrs
+        .iter_mut()
+        .filter(|a| a.src == src && a.span.is_none())
+    {
+        a.span = locate_key_path(text, &[a.name.as_str()]);
+    }
+    for b in blocks
+        .iter_mut()
+        .filter(|b| b.src == src && b.span.is_none())
+    {
+        let label = b.name().to_string();
+        b.span = locate_key_path(text, &[b.kind.as_str(), label.as_str()]);
+        for a in &mut b.attrs {
+            a.span = locate_key_path(text, &[b.kind.as_str(), label.as_str(), a.name.as_str()]);
+        }
+        for nested in &mut b.blocks {
+            for a in &mut nested.attrs {
+                a.span = locate_key_path(
+                    text,
+                    &[
+                        b.kind.as_str(),
+                        label.as_str(),
+                        nested.kind.as_str(),
+                        a.name.as_str(),
+                    ],
+                );
+            }
+        }
+    }
+}
+
+/// Byte range of the last key of `path`, found in order in `text` (quoted or bare).
+pub fn locate_key_path(text: &str, path: &[&str]) -> Option<Range<usize>> {
+    let mut pos = 0;
+    let mut last = None;
+    for key in path {
+        let (start, len) = find_key(text, pos, key)?;
+        pos = start + len;
+        last = Some(start..start + len);
+    }
+    last
+}
+
+fn find_key(text: &str, from: usize, key: &str) -> Option<(usize, usize)> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    let mut i = from;
+    while let Some(off) = text.get(i..)?.find(key) {
+        let start = i + off;
+        let end = start + key.len();
+        let before = text[..start].chars().next_back();
+        let after = text[end..].chars().next();
+        let quoted = before == Some('"') && after == Some('"');
+        let bare = !before.is_some_and(is_word) && !after.is_some_and(is_word);
+        if quoted || bare {
+            return Some((start, key.len()));
+        }
+        i = end;
+    }
+    None
 }
 
 fn hcl_body(src: usize, body: &Body) -> (Vec<Block>, Vec<Attr>) {
@@ -213,6 +284,7 @@ fn hcl_body(src: usize, body: &Body) -> (Vec<Block>, Vec<Attr>) {
                 expr: attr.value.clone(),
                 src,
                 span: attr.key.span(),
+                exact_spans: true,
             }),
             Structure::Block(block) => {
                 let labels = block
@@ -292,6 +364,7 @@ fn json_block(
                         expr: json_expr(v)?,
                         src,
                         span: None,
+                        exact_spans: false,
                     });
                 }
                 block.blocks.push(child);
@@ -324,6 +397,7 @@ fn json_block(
             expr,
             src,
             span: None,
+            exact_spans: false,
         });
     }
     Ok(block)

@@ -256,7 +256,7 @@ impl<'d> Context<'d> {
                 None
             }
             Some(def) => {
-                let v = Evaluator::new(self, def.src).eval(&def.expr)?;
+                let v = self.evaluator(def).eval(&def.expr)?;
                 let want = constraint.clone().unwrap_or(Type::Dynamic);
                 let v = convert(&v, &want).map_err(|e| {
                     EvalError::new(
@@ -300,7 +300,7 @@ impl<'d> Context<'d> {
                     )
                     .at(rule.src, block.span.clone()));
                 };
-                let result = Evaluator::new(self, cond.src).eval(&cond.expr)?;
+                let result = self.evaluator(cond).eval(&cond.expr)?;
                 let ok = match &result {
                     Value::Null(_) => {
                         return Err(EvalError::new(
@@ -324,7 +324,7 @@ impl<'d> Context<'d> {
                 if !ok {
                     let message = match rule.attr("error_message") {
                         Some(m) => {
-                            let v = Evaluator::new(self, m.src).eval(&m.expr)?;
+                            let v = self.evaluator(m).eval(&m.expr)?;
                             match v {
                                 Value::String(s) => s,
                                 Value::Null(_) => {
@@ -364,6 +364,20 @@ impl<'d> Context<'d> {
         }
         function_params(f).map_err(err)?;
         Ok(())
+    }
+
+    /// An evaluator for an attribute's expression. In JSON and TOML files errors point at
+    /// the attribute's key (the expression's own spans are inside a string).
+    fn evaluator(&mut self, a: &Attr) -> Evaluator<'_> {
+        let has_spans = self.doc.sources.get(a.src).is_none_or(|s| s.has_spans());
+        let src = a.src;
+        let key = a.span.clone();
+        let ev = Evaluator::new(self, src);
+        if has_spans {
+            ev
+        } else {
+            ev.anchored(key)
+        }
     }
 
     // ----- blocks -----
@@ -415,7 +429,7 @@ impl<'d> Context<'d> {
         }
         let mut combos: Vec<HashMap<String, Value>> = vec![HashMap::new()];
         if let Some(m) = matrix {
-            let v = Evaluator::new(self, m.src).eval(&m.expr)?;
+            let v = self.evaluator(m).eval(&m.expr)?;
             let entries = match &v {
                 Value::Map(e) | Value::Object(e) => e.clone(),
                 _ => {
@@ -462,9 +476,7 @@ impl<'d> Context<'d> {
                     if matrix.is_none() {
                         return Err(label_err("name requires matrix".into()));
                     }
-                    let v = Evaluator::new(self, n.src)
-                        .with_scope(locals.clone())
-                        .eval(&n.expr)?;
+                    let v = self.evaluator(n).with_scope(locals.clone()).eval(&n.expr)?;
                     let s = convert(&v, &Type::String)
                         .ok()
                         .and_then(|v| v.as_str().map(str::to_string))
@@ -511,7 +523,8 @@ impl<'d> Context<'d> {
             )
             .at(a.src, a.span.clone()));
         }
-        let r = Evaluator::new(self, a.src)
+        let r = self
+            .evaluator(a)
             .with_scope(inst.locals.clone())
             .eval(&a.expr);
         self.attr_progress.remove(&pkey);
@@ -659,9 +672,7 @@ impl<'d> Context<'d> {
             scope.insert(v, Value::Tuple(args[params.len()..].to_vec()));
         }
         self.calling.push(name.to_string());
-        let r = Evaluator::new(self, result.src)
-            .with_scope(scope)
-            .eval(&result.expr);
+        let r = self.evaluator(result).with_scope(scope).eval(&result.expr);
         self.calling.pop();
         r
     }
@@ -725,6 +736,10 @@ pub fn validate_label(name: &str) -> std::result::Result<(), String> {
 impl Attr {
     /// Byte span of the attribute's value expression, when the file has spans.
     pub fn expr_span(&self) -> Option<std::ops::Range<usize>> {
-        hcl_edit::Span::span(&self.expr).or_else(|| self.span.clone())
+        if self.exact_spans {
+            hcl_edit::Span::span(&self.expr).or_else(|| self.span.clone())
+        } else {
+            self.span.clone()
+        }
     }
 }

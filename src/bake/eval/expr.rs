@@ -65,6 +65,9 @@ pub struct Evaluator<'r> {
     resolver: &'r mut dyn Resolver,
     scopes: Vec<HashMap<String, Value>>,
     src: usize,
+    /// Where errors point when the expression's own spans are not file positions (JSON and
+    /// TOML files: their expressions are parsed from strings).
+    anchor: Option<Option<Range<usize>>>,
 }
 
 type Result<T> = std::result::Result<T, EvalError>;
@@ -75,6 +78,20 @@ impl<'r> Evaluator<'r> {
             resolver,
             scopes: Vec::new(),
             src,
+            anchor: None,
+        }
+    }
+
+    /// Makes every error point at `span` instead of the sub-expression that failed.
+    pub fn anchored(mut self, span: Option<Range<usize>>) -> Self {
+        self.anchor = Some(span);
+        self
+    }
+
+    fn span_of(&self, expr: &impl Span) -> Option<Range<usize>> {
+        match &self.anchor {
+            Some(a) => a.clone(),
+            None => expr.span(),
         }
     }
 
@@ -86,8 +103,9 @@ impl<'r> Evaluator<'r> {
 
     pub fn eval(&mut self, expr: &Expression) -> Result<Value> {
         let src = self.src;
-        self.resolver.tick().map_err(|e| e.at(src, expr.span()))?;
-        self.eval_inner(expr).map_err(|e| e.at(src, expr.span()))
+        let span = self.span_of(expr);
+        self.resolver.tick().map_err(|e| e.at(src, span.clone()))?;
+        self.eval_inner(expr).map_err(|e| e.at(src, span))
     }
 
     fn local(&self, name: &str) -> Option<&Value> {
@@ -117,7 +135,8 @@ impl<'r> Evaluator<'r> {
                             match kv {
                                 Value::Unknown(_) => return Ok(Value::Unknown(Type::Dynamic)),
                                 other => to_template_string(&other).map_err(|d| {
-                                    EvalError::new("Incorrect key type", d).at(self.src, e.span())
+                                    EvalError::new("Incorrect key type", d)
+                                        .at(self.src, self.span_of(e))
                                 })?,
                             }
                         }
@@ -139,7 +158,7 @@ impl<'r> Evaluator<'r> {
                         "Null condition",
                         "The condition value is null. Conditions must either be true or false.",
                     )
-                    .at(self.src, c.cond_expr.span())),
+                    .at(self.src, self.span_of(&c.cond_expr))),
                     other => match as_bool(&other) {
                         Some(true) => self.eval(&c.true_expr),
                         Some(false) => self.eval(&c.false_expr),
@@ -147,7 +166,7 @@ impl<'r> Evaluator<'r> {
                             "Incorrect condition type",
                             "The condition expression must be of type bool.",
                         )
-                        .at(self.src, c.cond_expr.span())),
+                        .at(self.src, self.span_of(&c.cond_expr))),
                     },
                 }
             }
@@ -305,15 +324,16 @@ impl<'r> Evaluator<'r> {
             let op = &rest[i];
             match op.value() {
                 TraversalOperator::GetAttr(a) => {
-                    value = get_attr(&value, a.as_str()).map_err(|e| e.at(self.src, op.span()))?;
+                    value = get_attr(&value, a.as_str())
+                        .map_err(|e| e.at(self.src, self.span_of(op)))?;
                 }
                 TraversalOperator::Index(e) => {
                     let key = self.eval(e)?;
-                    value = index(&value, &key).map_err(|err| err.at(self.src, e.span()))?;
+                    value = index(&value, &key).map_err(|err| err.at(self.src, self.span_of(e)))?;
                 }
                 TraversalOperator::LegacyIndex(n) => {
                     value = index(&value, &Value::int(**n as i64))
-                        .map_err(|e| e.at(self.src, op.span()))?;
+                        .map_err(|e| e.at(self.src, self.span_of(op)))?;
                 }
                 TraversalOperator::AttrSplat(_) | TraversalOperator::FullSplat(_) => {
                     let full = matches!(op.value(), TraversalOperator::FullSplat(_));
@@ -433,14 +453,14 @@ impl<'r> Evaluator<'r> {
     fn convert_call(&mut self, args: Vec<&Expression>) -> Result<Value> {
         let value = self.eval(args[0])?;
         let ty = super::typeexpr::type_of_expr(args[1])
-            .map_err(|e| e.at(self.src, args[1].span()))?
+            .map_err(|e| e.at(self.src, self.span_of(args[1])))?
             .unwrap_or(Type::Dynamic);
         super::convert::convert(&value, &ty).map_err(|e| {
             EvalError::new(
                 "Invalid function argument",
                 format!("Invalid value for \"value\" parameter: {e}."),
             )
-            .at(self.src, args[0].span())
+            .at(self.src, self.span_of(args[0]))
         })
     }
 
@@ -471,7 +491,7 @@ impl<'r> Evaluator<'r> {
                     } else {
                         let s = to_template_string(&v).map_err(|d| {
                             EvalError::new("Invalid template interpolation value", d)
-                                .at(self.src, i.expr.span())
+                                .at(self.src, self.span_of(&i.expr))
                         })?;
                         parts.push(s);
                     }
@@ -532,7 +552,8 @@ impl<'r> Evaluator<'r> {
         if coll.is_unknown() {
             return Ok(Value::Unknown(Type::Dynamic));
         }
-        let items = iterate(&coll).map_err(|e| e.at(self.src, f.intro.collection_expr.span()))?;
+        let items =
+            iterate(&coll).map_err(|e| e.at(self.src, self.span_of(&f.intro.collection_expr)))?;
         let mut tuple = Vec::new();
         let mut object: BTreeMap<String, Value> = BTreeMap::new();
         let mut groups: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -580,7 +601,7 @@ impl<'r> Evaluator<'r> {
                         "Invalid 'for' condition",
                         "The 'if' clause value is invalid: bool required.",
                     )
-                    .at(self.src, cond.expr.span()))
+                    .at(self.src, self.span_of(&cond.expr)))
                 }
             }
         }
@@ -589,8 +610,9 @@ impl<'r> Evaluator<'r> {
             None => tuple.push(value),
             Some(ke) => {
                 let k = self.eval(ke)?;
-                let k = to_template_string(&k)
-                    .map_err(|d| EvalError::new("Invalid object key", d).at(self.src, ke.span()))?;
+                let k = to_template_string(&k).map_err(|d| {
+                    EvalError::new("Invalid object key", d).at(self.src, self.span_of(ke))
+                })?;
                 if f.grouping {
                     groups.entry(k).or_default().push(value);
                 } else {
@@ -600,7 +622,7 @@ impl<'r> Evaluator<'r> {
                                 "Duplicate object key",
                                 format!("Two different items produced the key {:?} in this 'for' expression. If duplicates are expected, use the ellipsis (...) after the value expression to enable grouping by key.", o.key()),
                             )
-                            .at(self.src, ke.span()));
+                            .at(self.src, self.span_of(ke)));
                         }
                         std::collections::btree_map::Entry::Vacant(v) => {
                             v.insert(value);
