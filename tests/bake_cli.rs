@@ -232,3 +232,6 @@ fn deep_nesting_is_an_error_not_a_crash() {
     assert_eq!(out.status.code(), Some(1), "{:?}", out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("nest"));
 }
+
+error_snapshot!(error_json_location, "json_unknown_var.json", "app");
+error_snapshot!(error_toml_location, "toml_unknown_func.toml", "app");

@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 pub struct Resolved {
     pub targets: BTreeMap<String, Target>,
     pub groups: BTreeMap<String, Group>,
+    /// Things that are accepted (as buildx accepts them) but probably wrong.
+    pub warnings: Vec<String>,
 }
 
 /// Resolves the requested names. `sets` are `--set` values.
@@ -35,7 +37,7 @@ pub fn resolve(
     for name in &names {
         let (targets, groups) = resolve_group(cfg, name);
         for t in targets {
-            let rt = resolve_target(cfg, &t, &ov)?;
+            let rt = resolve_target_warn(cfg, &t, &ov, &mut out.warnings)?;
             out.targets.insert(t, rt);
         }
         for g in groups {
@@ -130,8 +132,17 @@ fn dedup(mut v: Vec<String>) -> Vec<String> {
 
 /// One target with inherits, overrides and defaults applied.
 pub fn resolve_target(cfg: &Config, name: &str, ov: &Overrides) -> Result<Target, String> {
+    resolve_target_warn(cfg, name, ov, &mut Vec::new())
+}
+
+fn resolve_target_warn(
+    cfg: &Config,
+    name: &str,
+    ov: &Overrides,
+    warnings: &mut Vec<String>,
+) -> Result<Target, String> {
     let mut visited = HashMap::new();
-    let mut t = target_rec(cfg, name, &mut visited, ov)?
+    let mut t = target_rec(cfg, name, &mut visited, ov, warnings)?
         .ok_or_else(|| format!("failed to find target {name}"))?;
     t.inherits.clear();
     if t.context.is_none() {
@@ -152,6 +163,7 @@ fn target_rec(
     name: &str,
     visited: &mut HashMap<String, Option<Target>>,
     ov: &Overrides,
+    warnings: &mut Vec<String>,
 ) -> Result<Option<Target>, String> {
     if let Some(t) = visited.get(name) {
         return Ok(t.clone());
@@ -162,7 +174,15 @@ fn target_rec(
         .ok_or_else(|| format!("failed to find target {name}"))?;
     let mut tt = Target::default();
     for parent in &t.inherits {
-        if let Some(p) = target_rec(cfg, parent, visited, ov)? {
+        if visited.get(parent.as_str()).is_some_and(Option::is_none) {
+            let w = format!(
+                "target {name:?} inherits {parent:?}, which is still being resolved (an inherits cycle); the cycle is ignored"
+            );
+            if !warnings.contains(&w) {
+                warnings.push(w);
+            }
+        }
+        if let Some(p) = target_rec(cfg, parent, visited, ov, warnings)? {
             tt.merge(&p);
         }
     }

@@ -118,6 +118,9 @@ pub fn run(args: BakeArgs) -> Result<(), Error> {
         return write_stdout(&out);
     }
     let resolved = bake::resolve(&req, &loaded)?;
+    for w in &resolved.warnings {
+        eprintln!("WARNING: {w}");
+    }
     if args.print {
         return write_stdout(&print::print_json(&resolved));
     }
