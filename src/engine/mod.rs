@@ -5,4 +5,5 @@
 //! per-platform steps with cache keys; `copy` computes what COPY/ADD change; `exec` runs the
 //! steps; `export` writes images to registries, OCI/docker archives, local dirs and tars.
 
+pub mod export;
 pub mod fs;
