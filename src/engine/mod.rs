@@ -6,3 +6,5 @@
 //! steps; `export` writes images to registries, OCI/docker archives, local dirs and tars.
 
 pub mod fs;
+pub mod layer;
+pub mod layered_fs;
