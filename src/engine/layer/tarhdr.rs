@@ -308,11 +308,11 @@ mod tests {
     #[test]
     fn pax_record_lengths() {
         let mut out = Vec::new();
-        pax_record("path", &[b'a'; 93], &mut out);
+        pax_record("path", &[b'a'; 92], &mut out);
         assert_eq!(out.len(), 102);
         assert!(out.starts_with(b"102 path="));
         out.clear();
         pax_record("k", b"", &mut out);
-        assert_eq!(out, b"6 k=\n");
+        assert_eq!(out, b"5 k=\n");
     }
 }
