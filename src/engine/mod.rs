@@ -8,3 +8,4 @@
 pub mod fs;
 pub mod layer;
 pub mod layered_fs;
+pub mod store;
