@@ -8,3 +8,6 @@
 pub mod export;
 pub mod fs;
 pub mod pull;
+pub mod layer;
+pub mod layered_fs;
+pub mod store;

@@ -1,0 +1,245 @@
+//! A read-only [`FsView`] over a chain of extracted layer directories in overlayfs format
+//! (what [`crate::engine::layer::extract_layer`] writes), with overlay semantics: a 0/0
+//! character device hides the path below it, an opaque directory hides lower children.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use crate::engine::fs::{clean_abs, Content, Entry, EntryKind, FsView};
+
+/// Overlay layers, the top layer first.
+#[derive(Debug, Clone, Default)]
+pub struct LayeredFs {
+    layers: Vec<PathBuf>,
+}
+
+/// How a path looks in one layer.
+enum InLayer {
+    /// Not in this layer; lower layers may have it.
+    Absent,
+    /// Not in this layer, and this layer hides it in lower ones (a whiteout, a non-directory
+    /// or an opaque directory on its path).
+    Hidden,
+    /// Present, with its metadata and whether lower layers are hidden below/at it.
+    Present {
+        meta: std::fs::Metadata,
+        real: PathBuf,
+        /// Lower layers do not contribute (an opaque ancestor, or an opaque dir itself, or a
+        /// non-directory).
+        stops: bool,
+    },
+    /// A whiteout at exactly this path.
+    Whiteout,
+}
+
+impl LayeredFs {
+    /// `layers` are extracted layer directories, the top (most recent) first.
+    pub fn new(layers: Vec<PathBuf>) -> LayeredFs {
+        LayeredFs { layers }
+    }
+
+    pub fn layers(&self) -> &[PathBuf] {
+        &self.layers
+    }
+
+    fn probe(layer: &Path, path: &str) -> io::Result<InLayer> {
+        let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
+        let mut real = layer.to_path_buf();
+        let mut opaque_above = false;
+        for (i, comp) in comps.iter().enumerate() {
+            real.push(comp);
+            let meta = match std::fs::symlink_metadata(&real) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Ok(if opaque_above {
+                        InLayer::Hidden
+                    } else {
+                        InLayer::Absent
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            let last = i + 1 == comps.len();
+            if is_whiteout(&meta) {
+                return Ok(if last {
+                    InLayer::Whiteout
+                } else {
+                    InLayer::Hidden
+                });
+            }
+            if last {
+                let stops = opaque_above || !meta.is_dir() || is_opaque(&real);
+                return Ok(InLayer::Present { meta, real, stops });
+            }
+            if !meta.is_dir() {
+                return Ok(InLayer::Hidden);
+            }
+            if is_opaque(&real) {
+                opaque_above = true;
+            }
+        }
+        // The root of the layer.
+        let meta = std::fs::symlink_metadata(layer)?;
+        Ok(InLayer::Present {
+            meta,
+            real: layer.to_path_buf(),
+            stops: false,
+        })
+    }
+}
+
+fn is_whiteout(meta: &std::fs::Metadata) -> bool {
+    meta.file_type().is_char_device() && meta.rdev() == 0
+}
+
+fn is_opaque(real: &Path) -> bool {
+    ["trusted.overlay.opaque", "user.overlay.opaque"]
+        .iter()
+        .any(|name| read_xattr(real, name).is_some_and(|v| v == b"y"))
+}
+
+fn read_xattr(real: &Path, name: &str) -> Option<Vec<u8>> {
+    let len = rustix::fs::lgetxattr_query(real, name).ok()?;
+    let mut buf = vec![0u8; len];
+    let n = rustix::fs::lgetxattr(real, name, &mut buf[..]).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// Extended attributes that belong to the content (overlay bookkeeping and SELinux labels
+/// of the host are left out).
+pub fn content_xattrs(real: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let Ok(len) = rustix::fs::llistxattr_query(real) else {
+        return out;
+    };
+    if len == 0 {
+        return out;
+    }
+    let mut buf = vec![0u8; len];
+    let Ok(n) = rustix::fs::llistxattr(real, &mut buf[..]) else {
+        return out;
+    };
+    for name in buf[..n].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let name = String::from_utf8_lossy(name).into_owned();
+        if name.starts_with("trusted.overlay.")
+            || name.starts_with("user.overlay.")
+            || name == "security.selinux"
+        {
+            continue;
+        }
+        if let Some(v) = read_xattr(real, &name) {
+            out.insert(name, v);
+        }
+    }
+    out
+}
+
+/// The entry for a file on disk (`real`) shown at `path`, from its `symlink_metadata`.
+/// Regular files get `content: Some(Content::Path(real))`.
+pub fn entry_from_disk(real: &Path, path: &str, meta: &std::fs::Metadata) -> io::Result<Entry> {
+    let ft = meta.file_type();
+    let rdev = meta.rdev();
+    let kind = if ft.is_dir() {
+        EntryKind::Dir
+    } else if ft.is_file() {
+        EntryKind::File
+    } else if ft.is_symlink() {
+        let target = std::fs::read_link(real)?;
+        EntryKind::Symlink(target.to_string_lossy().into_owned())
+    } else if ft.is_char_device() {
+        EntryKind::CharDevice {
+            major: rustix::fs::major(rdev),
+            minor: rustix::fs::minor(rdev),
+        }
+    } else if ft.is_block_device() {
+        EntryKind::BlockDevice {
+            major: rustix::fs::major(rdev),
+            minor: rustix::fs::minor(rdev),
+        }
+    } else if ft.is_fifo() {
+        EntryKind::Fifo
+    } else {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{}: unsupported file type (socket?)", real.display()),
+        ));
+    };
+    let is_file = kind == EntryKind::File;
+    Ok(Entry {
+        path: path.to_string(),
+        kind,
+        mode: meta.mode() & 0o7777,
+        uid: meta.uid(),
+        gid: meta.gid(),
+        mtime: meta.mtime(),
+        size: if is_file { meta.len() } else { 0 },
+        content: is_file.then(|| Content::Path(real.to_path_buf())),
+        xattrs: content_xattrs(real),
+    })
+}
+
+impl FsView for LayeredFs {
+    fn lookup(&self, path: &str) -> io::Result<Option<Entry>> {
+        let path = clean_abs(path);
+        for layer in &self.layers {
+            match Self::probe(layer, &path)? {
+                InLayer::Absent => continue,
+                InLayer::Hidden | InLayer::Whiteout => return Ok(None),
+                InLayer::Present { meta, real, .. } => {
+                    return entry_from_disk(&real, &path, &meta).map(Some)
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn read_dir(&self, path: &str) -> io::Result<Vec<String>> {
+        let path = clean_abs(path);
+        let mut names = BTreeSet::new();
+        let mut decided = BTreeSet::new();
+        let mut found = false;
+        for layer in &self.layers {
+            let (real, stops) = match Self::probe(layer, &path)? {
+                InLayer::Absent => continue,
+                InLayer::Hidden | InLayer::Whiteout => break,
+                InLayer::Present { meta, real, stops } => {
+                    if !meta.is_dir() {
+                        if !found {
+                            return Err(io::Error::new(
+                                io::ErrorKind::NotADirectory,
+                                format!("{path} is not a directory"),
+                            ));
+                        }
+                        break;
+                    }
+                    (real, stops)
+                }
+            };
+            found = true;
+            for item in std::fs::read_dir(&real)? {
+                let item = item?;
+                let name = item.file_name().to_string_lossy().into_owned();
+                if !decided.insert(name.clone()) {
+                    continue;
+                }
+                let meta = item.path().symlink_metadata()?;
+                if !is_whiteout(&meta) {
+                    names.insert(name);
+                }
+            }
+            if stops {
+                break;
+            }
+        }
+        if !found {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("{path} does not exist"),
+            ));
+        }
+        Ok(names.into_iter().collect())
+    }
+}
