@@ -30,3 +30,6 @@ pub use types::{
     BaseImage, BaseResolver, BuildRequest, CopySource, CopyStep, NamedContext, Plan, RunMount,
     RunStep, StageBase, StagePlan, Step, StepKind,
 };
+
+#[cfg(test)]
+mod corpus_tests;
