@@ -317,10 +317,9 @@ pub fn dest_path(workdir: &str, dest: &str) -> String {
 
 /// Docker's signal names on Linux (without `SIG`).
 const SIGNALS: &[&str] = &[
-    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT",
-    "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM",
-    "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ",
-    "RTMIN", "RTMAX",
+    "ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL",
+    "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP",
+    "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ", "RTMIN", "RTMAX",
 ];
 
 /// STOPSIGNAL's check: a non-zero number or a known signal name (`SIG` optional).
@@ -412,10 +411,7 @@ mod tests {
     #[test]
     fn quoting_like_go() {
         let v = vec!["/bin/sh".to_string(), "-c".into(), "ls \"/tmp\"\n".into()];
-        assert_eq!(
-            go_quote_list(&v),
-            r#"["/bin/sh" "-c" "ls \"/tmp\"\n"]"#
-        );
+        assert_eq!(go_quote_list(&v), r#"["/bin/sh" "-c" "ls \"/tmp\"\n"]"#);
         assert_eq!(go_list(&v[..2]), "[/bin/sh -c]");
     }
 
@@ -433,7 +429,10 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(normalize_path("/srv", "app", false), "/srv/app");
-        assert_eq!(normalize_path("/srv/app", "../data/./x", false), "/srv/data/x");
+        assert_eq!(
+            normalize_path("/srv/app", "../data/./x", false),
+            "/srv/data/x"
+        );
         assert_eq!(normalize_path("/srv", "/srv/app/", false), "/srv/app/");
         assert_eq!(dest_path("/srv/app", "."), "/srv/app/");
         assert_eq!(dest_path("/srv/app", "rel/"), "/srv/app/rel/");

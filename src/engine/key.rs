@@ -153,7 +153,10 @@ mod tests {
             base_key("image", "linux/amd64", "sha256:a"),
             base_key("image", "linux/amd64", "sha256:b")
         );
-        assert_ne!(with_inputs(&base, "sha256:1"), with_inputs(&base, "sha256:2"));
+        assert_ne!(
+            with_inputs(&base, "sha256:1"),
+            with_inputs(&base, "sha256:2")
+        );
     }
 
     #[test]

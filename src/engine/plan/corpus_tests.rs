@@ -51,12 +51,15 @@ impl BaseResolver for LayoutResolver {
             &std::fs::read(self.dir.join("index.json")).map_err(|e| err(e.to_string()))?,
         )
         .map_err(|e| err(e.to_string()))?;
-        let first = top.manifests.first().ok_or_else(|| err("empty layout".into()))?;
+        let first = top
+            .manifests
+            .first()
+            .ok_or_else(|| err("empty layout".into()))?;
         let index: ImageIndex = self.json(&first.digest.to_string()).map_err(err)?;
         let Some(desc) = index.select(platform) else {
             return Err(PlanError::PlatformMissing {
                 reference: reference.to_string(),
-                platform: platform.clone(),
+                platform: platform.to_string(),
                 available: index
                     .manifests
                     .iter()
@@ -65,7 +68,9 @@ impl BaseResolver for LayoutResolver {
             });
         };
         let manifest: ImageManifest = self.json(&desc.digest.to_string()).map_err(err)?;
-        let config: Image = self.json(&manifest.config.digest.to_string()).map_err(err)?;
+        let config: Image = self
+            .json(&manifest.config.digest.to_string())
+            .map_err(err)?;
         Ok(BaseImage {
             reference: BASE_REF.to_string(),
             digest: desc.digest.to_string(),
@@ -122,7 +127,10 @@ pub(crate) fn requests(cmd: &str) -> Result<Vec<BuildRequest>, String> {
     let mut i = 0;
     while i < w.len() {
         let flag = w[i].as_str();
-        let value = w.get(i + 1).cloned().ok_or(format!("{flag} needs a value"))?;
+        let value = w
+            .get(i + 1)
+            .cloned()
+            .ok_or(format!("{flag} needs a value"))?;
         match flag {
             "--platform" => {
                 for p in value.split(',') {
@@ -196,7 +204,8 @@ pub(crate) fn summary(config: &Value) -> Value {
 fn sorted(v: &Value) -> Value {
     match v {
         Value::Object(m) => {
-            let s: BTreeMap<String, Value> = m.iter().map(|(k, v)| (k.clone(), sorted(v))).collect();
+            let s: BTreeMap<String, Value> =
+                m.iter().map(|(k, v)| (k.clone(), sorted(v))).collect();
             serde_json::to_value(s).unwrap_or(Value::Null)
         }
         Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
@@ -224,7 +233,8 @@ fn check_case(dir: &Path, case: &Path) -> Result<(), String> {
             case.join("expected")
         };
         let want: Value = serde_json::from_str(
-            &std::fs::read_to_string(expected_dir.join("config.json")).map_err(|e| e.to_string())?,
+            &std::fs::read_to_string(expected_dir.join("config.json"))
+                .map_err(|e| e.to_string())?,
         )
         .map_err(|e| e.to_string())?;
         let got = summary(&serde_json::to_value(img).map_err(|e| e.to_string())?);
@@ -233,16 +243,21 @@ fn check_case(dir: &Path, case: &Path) -> Result<(), String> {
         if got != want {
             return Err(format!("config differs:\n got: {got}\nwant: {want}"));
         }
-        let layers = std::fs::read_to_string(expected_dir.join("layers.txt")).map_err(|e| e.to_string())?;
+        let layers =
+            std::fs::read_to_string(expected_dir.join("layers.txt")).map_err(|e| e.to_string())?;
         let n: usize = layers
             .split_whitespace()
             .next()
             .and_then(|n| n.parse().ok())
             .ok_or("bad layers.txt")?;
         if p.layer_count() != n {
-            return Err(format!("{} layers planned, BuildKit made {n}", p.layer_count()));
+            return Err(format!(
+                "{} layers planned, BuildKit made {n}",
+                p.layer_count()
+            ));
         }
-        let want_history = std::fs::read_to_string(expected_dir.join("history.txt")).unwrap_or_default();
+        let want_history =
+            std::fs::read_to_string(expected_dir.join("history.txt")).unwrap_or_default();
         let got_history: String = img
             .history
             .iter()
@@ -253,7 +268,9 @@ fn check_case(dir: &Path, case: &Path) -> Result<(), String> {
             })
             .collect();
         if got_history != want_history {
-            return Err(format!("history differs:\n got:\n{got_history}want:\n{want_history}"));
+            return Err(format!(
+                "history differs:\n got:\n{got_history}want:\n{want_history}"
+            ));
         }
     }
     Ok(())
@@ -281,7 +298,10 @@ fn corpus_configs_and_layer_counts() {
         if meta.get("expect_error").and_then(Value::as_bool) != Some(false) {
             continue;
         }
-        let name = case.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = case
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         match check_case(&dir, &case) {
             Ok(()) => passed += 1,
             Err(e) => failed.push(format!("FAIL {name}: {e}")),
@@ -292,4 +312,48 @@ fn corpus_configs_and_layer_counts() {
     }
     eprintln!("corpus plan: {passed} passed, {} failed", failed.len());
     assert!(failed.is_empty(), "{} corpus cases failed", failed.len());
+}
+
+/// The failing cases whose error BuildKit reports before running anything must fail in
+/// parsing or planning; the others (missing context files, failing RUNs) must plan.
+#[test]
+fn corpus_errors_found_before_execution() {
+    let Some(dir) = corpus_dir() else {
+        eprintln!("note: conformance corpus not found next to the package; skipped");
+        return;
+    };
+    let before_execution = [
+        "err_empty_dockerfile",
+        "err_from_expansion",
+        "err_missing_target",
+        "err_no_from",
+        "err_platform_missing",
+        "err_stage_cycle",
+        "err_unknown_instruction",
+    ];
+    let Ok(entries) = std::fs::read_dir(dir.join("cases")) else {
+        return;
+    };
+    for e in entries.filter_map(|e| e.ok()) {
+        let case = e.path();
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.starts_with("err_") {
+            continue;
+        }
+        let src = std::fs::read_to_string(case.join("Dockerfile")).unwrap_or_default();
+        let cmd = std::fs::read_to_string(case.join("cmd")).unwrap_or_default();
+        let result: Result<(), String> = parse_dockerfile(&src, "Dockerfile")
+            .map_err(|e| e.to_string())
+            .and_then(|df| {
+                for req in requests(cmd.trim())? {
+                    plan(&df, &req, &mut LayoutResolver::new(&dir)).map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            });
+        if before_execution.contains(&name.as_str()) {
+            assert!(result.is_err(), "{name} should fail before execution");
+        } else {
+            assert!(result.is_ok(), "{name} should plan: {result:?}");
+        }
+    }
 }

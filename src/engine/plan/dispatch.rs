@@ -79,7 +79,7 @@ fn image_base(b: BaseImage) -> (Image, StageBase, usize) {
     let mut img = b.config.clone();
     img.created = None;
     let layers = b.layers.len();
-    (img, StageBase::Image(b), layers)
+    (img, StageBase::Image(Box::new(b)), layers)
 }
 
 /// The starting point of a stage whose base is a named context.
@@ -99,7 +99,12 @@ fn named_base(
                 .map_err(|e| ctx.stage_error(stage, e.to_string()))?;
             let digest = b.digest.clone();
             let (img, base, layers) = image_base(b);
-            Ok((img, base, layers, key::base_key("image", &platform.to_string(), &digest)))
+            Ok((
+                img,
+                base,
+                layers,
+                key::base_key("image", &platform.to_string(), &digest),
+            ))
         }
         NamedContext::Local(_) | NamedContext::Target(_) => Ok((
             config::empty_image(platform),
@@ -187,10 +192,12 @@ pub(super) fn dispatch_stage<'a>(
     };
     let base_key = state.key.clone();
     let base_layers = state.layers;
-    let no_cache = stage
-        .name
-        .as_deref()
-        .is_some_and(|n| ctx.req.no_cache_filter.iter().any(|f| f.eq_ignore_ascii_case(n)));
+    let no_cache = stage.name.as_deref().is_some_and(|n| {
+        ctx.req
+            .no_cache_filter
+            .iter()
+            .any(|f| f.eq_ignore_ascii_case(n))
+    });
     let mut steps = Vec::new();
     if !replaced {
         init_state(&mut state);
@@ -314,7 +321,11 @@ impl Dispatcher<'_, '_> {
             Instruction::Expose(ports) => {
                 let ps = config::parse_ports(&ports).map_err(|m| self.invalid(m, cmd))?;
                 for p in &ps {
-                    self.state.image.config.exposed_ports.insert(p.clone(), Default::default());
+                    self.state
+                        .image
+                        .config
+                        .exposed_ports
+                        .insert(p.clone(), Default::default());
                 }
                 self.history(&format!("EXPOSE {}", config::go_list(&ps)));
             }
@@ -330,7 +341,11 @@ impl Dispatcher<'_, '_> {
                             self.invalid("VOLUME specified can not be an empty string".into(), cmd)
                         );
                     }
-                    self.state.image.config.volumes.insert(v.clone(), Default::default());
+                    self.state
+                        .image
+                        .config
+                        .volumes
+                        .insert(v.clone(), Default::default());
                 }
                 self.history(&format!("VOLUME {}", config::go_list(&vols)));
             }
@@ -374,7 +389,10 @@ impl Dispatcher<'_, '_> {
                 self.history(&format!("CMD {}", config::go_quote_list(&args)));
             }
             Instruction::Onbuild(o) => {
-                self.state.image.config.on_build
+                self.state
+                    .image
+                    .config
+                    .on_build
                     .get_or_insert_with(Vec::new)
                     .push(o.expression);
             }

@@ -4,7 +4,6 @@ use std::path::PathBuf;
 
 use crate::dockerfile::DockerfileError;
 use crate::error::{Diagnostic, ToDiagnostic};
-use crate::oci::Platform;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
@@ -25,7 +24,8 @@ pub enum PlanError {
     #[error("{reference}: no image for platform {platform} (available: {})", available.join(", "))]
     PlatformMissing {
         reference: String,
-        platform: Platform,
+        /// `os/arch[/variant]`.
+        platform: String,
         available: Vec<String>,
     },
     /// Reported by a [`super::BaseResolver`]: any other failure to get an image.

@@ -111,7 +111,11 @@ fn set(list: &mut Vec<(String, String)>, k: &str, v: &str) {
 }
 
 /// The automatic platform args (build args may override them) and the meta ARGs.
-fn global_args(df: &Dockerfile, req: &BuildRequest, lex: &Lex) -> Result<Vec<(String, String)>, PlanError> {
+fn global_args(
+    df: &Dockerfile,
+    req: &BuildRequest,
+    lex: &Lex,
+) -> Result<Vec<(String, String)>, PlanError> {
     let bp = &req.build_platform;
     let tp = &req.platform;
     let target = req
@@ -159,7 +163,11 @@ fn global_args(df: &Dockerfile, req: &BuildRequest, lex: &Lex) -> Result<Vec<(St
 }
 
 /// The stage a `--from`/`from=` value names: a stage name or (COPY only) an index.
-pub(super) fn stage_ref(df: &Dockerfile, from: &str, allow_index: bool) -> Result<Option<usize>, String> {
+pub(super) fn stage_ref(
+    df: &Dockerfile,
+    from: &str,
+    allow_index: bool,
+) -> Result<Option<usize>, String> {
     if allow_index {
         if let Ok(i) = from.parse::<i64>() {
             return if i >= 0 && (i as usize) < df.stages.len() {
@@ -213,10 +221,15 @@ fn stage_infos(ctx: &Ctx) -> Result<Vec<StageInfo>, PlanError> {
             None => None,
             Some(p) => {
                 let v = ctx.lex.process_word(p, &ctx.global).map_err(|e| {
-                    ctx.stage_error(st, format!("failed to process arguments for platform {p}: {e}"))
+                    ctx.stage_error(
+                        st,
+                        format!("failed to process arguments for platform {p}: {e}"),
+                    )
                 })?;
                 if v.is_empty() {
-                    return Err(ctx.stage_error(st, format!("empty platform value from expression {p}")));
+                    return Err(
+                        ctx.stage_error(st, format!("empty platform value from expression {p}"))
+                    );
                 }
                 Some(Platform::parse(&v).map_err(|e| {
                     ctx.stage_error(st, format!("failed to parse platform {p}: {e}"))
@@ -237,7 +250,9 @@ fn stage_infos(ctx: &Ctx) -> Result<Vec<StageInfo>, PlanError> {
             BaseRef::Context(k)
         } else {
             if let Err(e) = Reference::parse(&name) {
-                return Err(ctx.stage_error(st, format!("failed to parse stage name {name:?}: {e}")));
+                return Err(
+                    ctx.stage_error(st, format!("failed to parse stage name {name:?}: {e}"))
+                );
             }
             BaseRef::Image(name)
         };
@@ -351,7 +366,10 @@ fn load_triggers(ctx: &mut Ctx, s: usize, infos: &mut [StageInfo]) -> Result<boo
             })
             .collect(),
         BaseRef::Image(name) => {
-            let platform = infos[s].platform.clone().unwrap_or_else(|| ctx.req.platform.clone());
+            let platform = infos[s]
+                .platform
+                .clone()
+                .unwrap_or_else(|| ctx.req.platform.clone());
             let img = ctx
                 .resolve_image(name, &platform)
                 .map_err(|e| ctx.stage_error(st, e.to_string()))?;
@@ -385,7 +403,11 @@ pub fn plan(
     resolver: &mut dyn BaseResolver,
 ) -> Result<Plan, PlanError> {
     if df.stages.is_empty() {
-        let e = df.error_at(ErrorKind::Invalid("dockerfile contains no stages to build".into()), 1, 1);
+        let e = df.error_at(
+            ErrorKind::Invalid("dockerfile contains no stages to build".into()),
+            1,
+            1,
+        );
         return Err(PlanError::Dockerfile(e));
     }
     let lex = df.lex();
@@ -422,11 +444,13 @@ pub fn plan(
         stages.push(stage_plan);
     }
     let pos = stages.iter().position(|p| p.index == target).unwrap_or(0);
-    let mut image = stages
-        .get(pos)
-        .map(|p| p.image.clone())
-        .unwrap_or_default();
-    config::finalize(&mut image, &req.platform, req.explicit_platform, &req.labels);
+    let mut image = stages.get(pos).map(|p| p.image.clone()).unwrap_or_default();
+    config::finalize(
+        &mut image,
+        &req.platform,
+        req.explicit_platform,
+        &req.labels,
+    );
     if let Some(t) = stages.get_mut(pos) {
         t.image = image.clone();
     }

@@ -23,7 +23,6 @@ mod graph;
 mod steps;
 mod types;
 
-
 pub use error::PlanError;
 pub use graph::plan;
 pub use types::{
@@ -33,3 +32,5 @@ pub use types::{
 
 #[cfg(test)]
 mod corpus_tests;
+#[cfg(test)]
+mod tests;

@@ -69,7 +69,9 @@ fn is_git(src: &str) -> bool {
 /// `--chmod`: an octal mode up to 07777 or a symbolic one (`u+x,go=r`).
 fn check_chmod(mode: &str) -> Result<(), String> {
     let bad = || {
-        format!("invalid chmod parameter: '{mode}'. it should be octal string and between 0 and 07777")
+        format!(
+            "invalid chmod parameter: '{mode}'. it should be octal string and between 0 and 07777"
+        )
     };
     if !mode.is_empty() && mode.chars().all(|c| c.is_ascii_digit()) {
         return match u32::from_str_radix(mode, 8) {
@@ -92,7 +94,14 @@ fn check_chmod(mode: &str) -> Result<(), String> {
 
 impl Dispatcher<'_, '_> {
     /// Records a step: its key on top of the current one, its history entry.
-    fn push_step(&mut self, kind: StepKind, cmd: &Command, created_by: String, fields: Fields, on_build: bool) {
+    fn push_step(
+        &mut self,
+        kind: StepKind,
+        cmd: &Command,
+        created_by: String,
+        fields: Fields,
+        on_build: bool,
+    ) {
         let tmp = Step {
             kind,
             line: cmd.start_line,
@@ -129,7 +138,12 @@ impl Dispatcher<'_, '_> {
     }
 
     /// What `--from=` (COPY) or `from=` (RUN --mount) names.
-    fn resolve_source(&mut self, from: &str, cmd: &Command, allow_index: bool) -> Result<CopySource, PlanError> {
+    fn resolve_source(
+        &mut self,
+        from: &str,
+        cmd: &Command,
+        allow_index: bool,
+    ) -> Result<CopySource, PlanError> {
         match stage_ref(self.ctx.df, from, allow_index) {
             Err(m) => return Err(self.invalid(m, cmd)),
             Ok(Some(i)) => {
@@ -152,7 +166,7 @@ impl Dispatcher<'_, '_> {
                 NamedContext::Image(r) | NamedContext::OciLayout(r) => self
                     .ctx
                     .resolve_image(&r, &platform)
-                    .map(CopySource::Image)
+                    .map(|b| CopySource::Image(Box::new(b)))
                     .map_err(|e| self.invalid(e.to_string(), cmd)),
                 _ => Ok(CopySource::NamedContext(name)),
             };
@@ -165,7 +179,7 @@ impl Dispatcher<'_, '_> {
         }
         self.ctx
             .resolve_image(from, &platform)
-            .map(CopySource::Image)
+            .map(|b| CopySource::Image(Box::new(b)))
             .map_err(|e| {
                 self.invalid(
                     format!("{from:?} is not a stage of this Dockerfile and the image could not be resolved: {e}"),
@@ -187,7 +201,10 @@ impl Dispatcher<'_, '_> {
         field(&mut f, "path", wd.clone());
         opt(&mut f, "user", &user);
         self.push_step(
-            StepKind::Workdir { path: wd.clone(), user },
+            StepKind::Workdir {
+                path: wd.clone(),
+                user,
+            },
             cmd,
             format!("WORKDIR {wd}"),
             f,
@@ -195,7 +212,12 @@ impl Dispatcher<'_, '_> {
         );
     }
 
-    pub(super) fn run(&mut self, run: &Run, cmd: &Command, on_build: bool) -> Result<(), PlanError> {
+    pub(super) fn run(
+        &mut self,
+        run: &Run,
+        cmd: &Command,
+        on_build: bool,
+    ) -> Result<(), PlanError> {
         let script = run.script().map_err(|k| self.err(k, cmd))?;
         let (mut args, script_file) = match script {
             RunScript::Args(a) => (a, None),
@@ -226,7 +248,12 @@ impl Dispatcher<'_, '_> {
             args,
             shell,
             script_file,
-            env: self.state.env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            env: self
+                .state
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect(),
             user: self.state.user.clone(),
             workdir: self.state.workdir.clone(),
             mounts,
@@ -239,7 +266,11 @@ impl Dispatcher<'_, '_> {
         list(&mut f, "env", &step.env);
         field(&mut f, "user", step.user.clone());
         field(&mut f, "workdir", step.workdir.clone());
-        opt(&mut f, "script", &step.script_file.as_ref().map(|(n, d)| format!("{n}\n{d}")));
+        opt(
+            &mut f,
+            "script",
+            &step.script_file.as_ref().map(|(n, d)| format!("{n}\n{d}")),
+        );
         let mounts: Vec<String> = step
             .mounts
             .iter()
@@ -286,7 +317,10 @@ impl Dispatcher<'_, '_> {
     pub(super) fn add(&mut self, a: Add, cmd: &Command, on_build: bool) -> Result<(), PlanError> {
         if let Some(sum) = &a.checksum {
             if a.sources.len() != 1 {
-                return Err(self.invalid("checksum can't be specified for multiple sources".into(), cmd));
+                return Err(self.invalid(
+                    "checksum can't be specified for multiple sources".into(),
+                    cmd,
+                ));
             }
             if !is_http(&a.sources[0]) && !is_git(&a.sources[0]) {
                 return Err(self.invalid("checksum requires HTTP(S) or Git sources".into(), cmd));

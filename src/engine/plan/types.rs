@@ -114,7 +114,7 @@ pub trait BaseResolver {
 /// What a stage starts from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StageBase {
-    Image(BaseImage),
+    Image(Box<BaseImage>),
     /// Another stage (its index in the Dockerfile).
     Stage(usize),
     Scratch,
@@ -129,7 +129,7 @@ pub enum CopySource {
     Context,
     /// A stage's result (its index in the Dockerfile).
     Stage(usize),
-    Image(BaseImage),
+    Image(Box<BaseImage>),
     /// A named context that is not an image.
     NamedContext(String),
 }
@@ -190,7 +190,10 @@ pub struct RunStep {
 pub enum StepKind {
     /// Create `path` (and its parents, 0755), owned by `user` (resolved by the executor
     /// through the stage's /etc/passwd; None: root).
-    Workdir { path: String, user: Option<String> },
+    Workdir {
+        path: String,
+        user: Option<String>,
+    },
     Copy(CopyStep),
     Add(CopyStep),
     Run(RunStep),
