@@ -49,11 +49,11 @@ impl State {
         }
     }
 
+    /// Sets a variable; like LLB's `EnvList.AddOrReplace`, a re-set variable moves to
+    /// the end (the order RUN sees).
     pub fn set_env(&mut self, k: &str, v: &str) {
-        match self.env.iter_mut().find(|(key, _)| key == k) {
-            Some(e) => e.1 = v.to_string(),
-            None => self.env.push((k.to_string(), v.to_string())),
-        }
+        self.env.retain(|(key, _)| key != k);
+        self.env.push((k.to_string(), v.to_string()));
     }
 
     pub fn get_env(&self, k: &str) -> Option<&str> {

@@ -177,7 +177,17 @@ pub(super) fn stage_ref(
             };
         }
     }
-    Ok(df.stage_index(from))
+    Ok(stage_by_name(df, from))
+}
+
+/// The stage named `name` (case-insensitive); with duplicate names the last one wins,
+/// as in BuildKit.
+pub(super) fn stage_by_name(df: &Dockerfile, name: &str) -> Option<usize> {
+    df.stages.iter().rposition(|s| {
+        s.name
+            .as_deref()
+            .is_some_and(|n| n.eq_ignore_ascii_case(name))
+    })
 }
 
 /// The `from=` of each `--mount` of a RUN (unexpanded; BuildKit links stages before
@@ -200,7 +210,7 @@ fn command_deps(ctx: &Ctx, cmd: &Command) -> Result<Vec<usize>, PlanError> {
         },
         Instruction::Run(r) => Ok(mount_froms(&r.mounts)
             .iter()
-            .filter_map(|f| ctx.df.stage_index(f))
+            .filter_map(|f| stage_by_name(ctx.df, f))
             .collect()),
         _ => Ok(Vec::new()),
     }
@@ -241,7 +251,7 @@ fn stage_infos(ctx: &Ctx) -> Result<Vec<StageInfo>, PlanError> {
             BaseRef::Replaced(k)
         } else if let Some(j) = df.stages[..i]
             .iter()
-            .position(|s| s.name.as_deref() == Some(name.as_str()))
+            .rposition(|s| s.name.as_deref() == Some(name.as_str()))
         {
             BaseRef::Stage(j)
         } else if name == "scratch" {
@@ -336,7 +346,7 @@ fn select_target(ctx: &Ctx) -> Result<usize, PlanError> {
     let Some(t) = ctx.req.target.as_deref().filter(|t| !t.is_empty()) else {
         return Ok(df.stages.len().saturating_sub(1));
     };
-    df.stage_index(t).ok_or_else(|| {
+    stage_by_name(df, t).ok_or_else(|| {
         let available: Vec<(String, usize)> = df
             .stages
             .iter()

@@ -386,3 +386,17 @@ fn cache_keys_are_stable_and_sensitive() {
         s.cache_key_base
     );
 }
+
+#[test]
+fn run_env_order_and_arg_shadowing() {
+    let p = ok("FROM img\nENV A=1 B=2\nARG A=arg\nENV A=3\nRUN env\n");
+    let StepKind::Run(r) = &p.stages[0].steps[0].kind else {
+        panic!("run expected")
+    };
+    let tail: Vec<&str> = r.env.iter().rev().take(2).map(String::as_str).collect();
+    assert_eq!(tail, vec!["A=3", "B=2"]);
+    assert_eq!(
+        p.stages[0].steps[0].created_by,
+        "RUN |1 A=3 /bin/sh -c env # buildkit"
+    );
+}
