@@ -49,19 +49,49 @@ pub fn add_env(env: &mut Vec<String>, key: &str, value: &str) {
 
 /// Appends a history entry (`empty_layer` unless `with_layer`); steps that BuildKit
 /// builds as LLB operations get the ` # buildkit` suffix (`llb_op`).
-pub fn commit_history(img: &mut Image, msg: &str, with_layer: bool, llb_op: bool) {
+/// `created` is the `SOURCE_DATE_EPOCH` time when one was given (see [`rfc3339`]).
+pub fn commit_history(
+    img: &mut Image,
+    msg: &str,
+    with_layer: bool,
+    llb_op: bool,
+    created: Option<String>,
+) {
     let created_by = if llb_op {
         format!("{msg} # buildkit")
     } else {
         msg.to_string()
     };
     img.history.push(History {
-        created: None,
+        created,
         created_by,
         author: String::new(),
         comment: HISTORY_COMMENT.into(),
         empty_layer: !with_layer,
     });
+}
+
+/// A Unix time as RFC 3339 in UTC (`2023-01-02T03:04:05Z`), as Go marshals a
+/// `time.Time` without sub-second part.
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    )
 }
 
 /// Go's `strconv.Quote`.
@@ -439,6 +469,13 @@ mod tests {
         assert_eq!(dest_path("/srv/app/sub", "../up.txt"), "/srv/app/up.txt");
         assert_eq!(dest_path("/", "/x"), "/x");
         assert_eq!(clean_path("/a/../../b/"), "/b");
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
     }
 
     #[test]

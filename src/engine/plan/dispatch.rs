@@ -284,8 +284,9 @@ impl Dispatcher<'_, '_> {
         self.err(ErrorKind::Invalid(msg), cmd)
     }
 
-    fn history(&mut self, msg: &str) {
-        config::commit_history(&mut self.state.image, msg, false, false);
+    pub fn history(&mut self, msg: &str) {
+        let created = self.ctx.created.clone();
+        config::commit_history(&mut self.state.image, msg, false, false, created);
     }
 
     /// Applies one instruction.

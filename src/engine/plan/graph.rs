@@ -48,10 +48,29 @@ pub(super) struct Ctx<'a> {
     pub lex: Lex,
     /// Global ARGs (automatic platform args, then the meta ARGs), in order.
     pub global: Vec<(String, String)>,
+    /// `SOURCE_DATE_EPOCH` as an RFC 3339 time, for history entries.
+    pub created: Option<String>,
     images: HashMap<(String, String), BaseImage>,
 }
 
 impl Ctx<'_> {
+    /// Proxy build args (any case), sorted by name, `K=V`.
+    pub fn proxy_env(&self) -> Vec<String> {
+        const PROXIES: &[&str] = &[
+            "http_proxy",
+            "https_proxy",
+            "ftp_proxy",
+            "no_proxy",
+            "all_proxy",
+        ];
+        self.req
+            .build_args
+            .iter()
+            .filter(|(k, _)| PROXIES.iter().any(|p| k.eq_ignore_ascii_case(p)))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
+    }
+
     /// A located error for a stage's FROM line.
     pub fn stage_error(&self, stage: &Stage, msg: String) -> PlanError {
         let mut e = self
@@ -406,6 +425,22 @@ fn load_triggers(ctx: &mut Ctx, s: usize, infos: &mut [StageInfo]) -> Result<boo
     Ok(new_deps)
 }
 
+/// `SOURCE_DATE_EPOCH` from the build args or a global ARG, when it is a number of
+/// seconds (BuildKit's other forms, `context` and named contexts, are not supported).
+fn source_date_epoch(req: &BuildRequest, global: &[(String, String)]) -> Option<i64> {
+    let v = req
+        .build_args
+        .get("SOURCE_DATE_EPOCH")
+        .map(String::as_str)
+        .or_else(|| {
+            global
+                .iter()
+                .find(|(k, v)| k == "SOURCE_DATE_EPOCH" && !v.is_empty())
+                .map(|(_, v)| v.as_str())
+        })?;
+    v.parse().ok()
+}
+
 /// Plans the build of `req.target` (default: the last stage) for `req.platform`.
 pub fn plan(
     df: &Dockerfile,
@@ -422,12 +457,14 @@ pub fn plan(
     }
     let lex = df.lex();
     let global = global_args(df, req, &lex)?;
+    let epoch = source_date_epoch(req, &global);
     let mut ctx = Ctx {
         df,
         req,
         resolver,
         lex,
         global,
+        created: epoch.map(config::rfc3339),
         images: HashMap::new(),
     };
     let mut infos = stage_infos(&ctx)?;
@@ -469,5 +506,6 @@ pub fn plan(
         stages,
         target: pos,
         image,
+        epoch,
     })
 }

@@ -114,13 +114,14 @@ impl Dispatcher<'_, '_> {
         step.cache_key_base = step.key_with_parent(&self.state.key, &self.state.platform);
         self.state.key = step.cache_key_base.clone();
         self.state.layers += 1;
-        self.state.image.history.push(crate::oci::image::History {
-            created: None,
-            created_by: step.created_by.clone(),
-            author: String::new(),
-            comment: config::HISTORY_COMMENT.into(),
-            empty_layer: false,
-        });
+        let created = self.ctx.created.clone();
+        config::commit_history(
+            &mut self.state.image,
+            &step.created_by,
+            true,
+            false,
+            created,
+        );
         self.steps.push(step);
     }
 
@@ -193,7 +194,7 @@ impl Dispatcher<'_, '_> {
         self.state.image.config.working_dir = wd.clone();
         self.state.workdir = wd.clone();
         if wd == "/" {
-            config::commit_history(&mut self.state.image, "WORKDIR /", false, false);
+            self.history("WORKDIR /");
             return;
         }
         let user = Some(self.state.image.config.user.clone()).filter(|u| !u.is_empty());
@@ -260,6 +261,7 @@ impl Dispatcher<'_, '_> {
             network: run.network,
             security: run.security,
             devices: run.devices.clone(),
+            proxy_env: self.ctx.proxy_env(),
         };
         let mut f = Fields::new();
         list(&mut f, "arg", &step.args);
@@ -280,6 +282,7 @@ impl Dispatcher<'_, '_> {
         field(&mut f, "network", format!("{:?}", step.network));
         field(&mut f, "security", format!("{:?}", step.security));
         list(&mut f, "device", &step.devices);
+        list(&mut f, "proxy", &step.proxy_env);
         self.push_step(StepKind::Run(step), cmd, created_by, f, on_build);
         Ok(())
     }

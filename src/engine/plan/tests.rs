@@ -400,3 +400,25 @@ fn run_env_order_and_arg_shadowing() {
         "RUN |1 A=3 /bin/sh -c env # buildkit"
     );
 }
+
+#[test]
+fn source_date_epoch_and_proxies() {
+    let mut r = req();
+    r.build_args
+        .insert("SOURCE_DATE_EPOCH".into(), "1700000000".into());
+    r.build_args
+        .insert("HTTPS_PROXY".into(), "http://proxy:3128".into());
+    let p = plan_src("FROM img\nENV A=1\nRUN true\n", &r).expect("plans");
+    assert_eq!(p.epoch, Some(1_700_000_000));
+    for h in &p.image.history {
+        assert_eq!(h.created.as_deref(), Some("2023-11-14T22:13:20Z"));
+    }
+    let StepKind::Run(run) = &p.stages[0].steps[0].kind else {
+        panic!("run expected")
+    };
+    assert_eq!(run.proxy_env, vec!["HTTPS_PROXY=http://proxy:3128"]);
+    assert!(!p.stages[0].steps[0].created_by.contains("proxy"));
+    let p = ok("ARG SOURCE_DATE_EPOCH=86400\nFROM img\nENV A=1\n");
+    assert_eq!(p.epoch, Some(86_400));
+    assert_eq!(ok("FROM img\n").epoch, None);
+}

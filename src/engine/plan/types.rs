@@ -183,6 +183,9 @@ pub struct RunStep {
     pub network: Network,
     pub security: Security,
     pub devices: Vec<String>,
+    /// Proxy settings from the build args (`HTTP_PROXY`, `https_proxy`, `NO_PROXY`...):
+    /// in RUN's environment without being declared, and never in the history.
+    pub proxy_env: Vec<String>,
 }
 
 /// What a step does.
@@ -275,6 +278,9 @@ pub struct Plan {
     pub target: usize,
     /// The final image config (rootfs diff_ids are filled by the executor).
     pub image: Image,
+    /// `SOURCE_DATE_EPOCH` (a build arg or global ARG) in seconds: history entries of
+    /// this build carry it as `created`; the executor clamps file times to it.
+    pub epoch: Option<i64>,
 }
 
 impl Plan {
