@@ -509,3 +509,17 @@ pub fn plan(
         epoch,
     })
 }
+
+/// [`plan`] for each of `platforms` (a multi-platform build): the same request with the
+/// platform set explicitly, in the given order.
+pub fn plan_each(
+    df: &Dockerfile,
+    req: &BuildRequest,
+    platforms: &[Platform],
+    resolver: &mut dyn BaseResolver,
+) -> Result<Vec<Plan>, PlanError> {
+    platforms
+        .iter()
+        .map(|p| plan(df, &req.clone().for_platform(p.clone()), resolver))
+        .collect()
+}

@@ -24,7 +24,7 @@ mod steps;
 mod types;
 
 pub use error::PlanError;
-pub use graph::plan;
+pub use graph::{plan, plan_each};
 pub use types::{
     BaseImage, BaseResolver, BuildRequest, CopySource, CopyStep, NamedContext, Plan, RunMount,
     RunStep, StageBase, StagePlan, Step, StepKind,

@@ -422,3 +422,24 @@ fn source_date_epoch_and_proxies() {
     assert_eq!(p.epoch, Some(86_400));
     assert_eq!(ok("FROM img\n").epoch, None);
 }
+
+#[test]
+fn multi_platform() {
+    let df = parse_dockerfile(
+        "FROM img\nARG TARGETARCH\nLABEL a=$TARGETARCH\n",
+        "Dockerfile",
+    )
+    .expect("parses");
+    let ps = [
+        Platform::new("linux", "amd64", ""),
+        Platform::new("linux", "arm64", ""),
+    ];
+    let plans = plan_each(&df, &req(), &ps, &mut Fake::new()).expect("plans");
+    let archs: Vec<&str> = plans.iter().map(|p| labels_ref(p, "a")).collect();
+    assert_eq!(archs, vec!["amd64", "arm64"]);
+    assert_eq!(plans[1].image.architecture, "arm64");
+}
+
+fn labels_ref<'p>(p: &'p Plan, k: &str) -> &'p str {
+    p.image.config.labels.get(k).map_or("", String::as_str)
+}
