@@ -11,3 +11,7 @@ pub mod pull;
 pub mod layer;
 pub mod layered_fs;
 pub mod store;
+pub mod config;
+pub mod fs;
+pub mod key;
+pub mod plan;
