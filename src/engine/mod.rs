@@ -6,3 +6,6 @@
 //! steps; `export` writes images to registries, OCI/docker archives, local dirs and tars.
 
 pub mod fs;
+pub mod context;
+pub mod copy;
+pub mod users;
