@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::dockerfile::ignore::{IgnoreError, Matcher};
-use crate::engine::fs::{clean_abs, FsView, LayerSpec};
+use crate::engine::fs::{clean_abs, resolve_in_root, FsView, LayerSpec};
 
 pub use self::archive::Compression;
 pub use self::chmod::Chmod;
@@ -206,5 +206,31 @@ pub fn copy_layer(
         let t = b.file_target(&dest_clean, &inline.name, as_dir)?;
         b.put_inline(inline, &t)?;
     }
+    Ok(b.finish())
+}
+
+/// WORKDIR's layer: creates `path` and its missing parents 0755 owned by `owner` (the
+/// current USER), repeating existing parents; symlinks resolve inside the image. Empty
+/// when the directory already exists (BuildKit still makes a layer).
+pub fn mkdir_layer(
+    dest: &dyn FsView,
+    path: &str,
+    owner: (u32, u32),
+) -> Result<LayerSpec, CopyError> {
+    let req = CopyRequest {
+        dest: clean_abs(path),
+        chown: Some(owner),
+        ..CopyRequest::default()
+    };
+    let d = resolve_in_root(dest, &req.dest, true).map_err(io_err(path))?;
+    if dest
+        .lookup(&d)
+        .map_err(io_err(path))?
+        .is_some_and(|e| e.is_dir())
+    {
+        return Ok(LayerSpec::default());
+    }
+    let mut b = tree::Builder::new(&req, None, dest);
+    b.dir_target(&d)?;
     Ok(b.finish())
 }
