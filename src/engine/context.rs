@@ -163,10 +163,8 @@ impl ContextFs {
             };
             match self.matcher.walk(&child, md.is_dir(), info) {
                 (Decision::Include, _) => return Ok(true),
-                (Decision::Exclude, next) if md.is_dir() => {
-                    if self.has_included(&child, &next)? {
-                        return Ok(true);
-                    }
+                (Decision::Exclude, next) if md.is_dir() && self.has_included(&child, &next)? => {
+                    return Ok(true);
                 }
                 _ => {}
             }

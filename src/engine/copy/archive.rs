@@ -160,10 +160,23 @@ pub fn read_entries(content: &Content, comp: Compression) -> std::io::Result<Vec
         let entry = Entry {
             path: path.clone(),
             kind,
-            mode: header.mode()? & 0o7777,
-            uid: u32::try_from(header.uid()?).unwrap_or(0),
-            gid: u32::try_from(header.gid()?).unwrap_or(0),
-            mtime: i64::try_from(header.mtime()?).unwrap_or(0),
+            mode: header.mode().unwrap_or(0) & 0o7777,
+            // Empty numeric fields read as 0, like Go's archive/tar.
+            uid: header
+                .uid()
+                .ok()
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0),
+            gid: header
+                .gid()
+                .ok()
+                .and_then(|v| u32::try_from(v).ok())
+                .unwrap_or(0),
+            mtime: header
+                .mtime()
+                .ok()
+                .and_then(|v| i64::try_from(v).ok())
+                .unwrap_or(0),
             size,
             content,
             xattrs,

@@ -176,7 +176,7 @@ pub fn copy_layer(
                 b.copy_tree(src, &real, &d, "", &exclude)?;
                 continue;
             }
-            let named = as_dir && !(req.parents && !m.keep.is_empty());
+            let named = as_dir && (!req.parents || m.keep.is_empty());
             if req.is_add {
                 if let Some(content) = &entry.content {
                     let comp = archive::detect(content).map_err(io_err(&m.path))?;
