@@ -232,4 +232,26 @@ mod tests {
         };
         assert_eq!(detect(&gz_text).unwrap(), None);
     }
+
+    #[test]
+    fn detects_bzip2_xz_zstd() {
+        let raw = tar_bytes();
+        let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+        std::io::Write::write_all(&mut bz, &raw).unwrap();
+        let mut xz = Vec::new();
+        lzma_rs::xz_compress(&mut &raw[..], &mut xz).unwrap();
+        let zst = ruzstd::encoding::compress_to_vec(
+            &raw[..],
+            ruzstd::encoding::CompressionLevel::Fastest,
+        );
+        for (bytes, comp) in [
+            (bz.finish().unwrap(), Compression::Bzip2),
+            (xz, Compression::Xz),
+            (zst, Compression::Zstd),
+        ] {
+            let c = Content::Bytes(Arc::new(bytes));
+            assert_eq!(detect(&c).unwrap(), Some(comp));
+            assert_eq!(read_entries(&c, comp).unwrap().len(), 3);
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! Downloads (`ADD <url>`, see [`url`]) and heredocs are resolved by the caller into
 //! [`InlineSource`]s, so [`copy_layer`] itself never touches the network.
 
-mod archive;
+pub(crate) mod archive;
 mod chmod;
 mod glob;
 mod memfs;
