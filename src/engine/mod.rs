@@ -5,7 +5,7 @@
 //! per-platform steps with cache keys; `copy` computes what COPY/ADD change; `exec` runs the
 //! steps; `export` writes images to registries, OCI/docker archives, local dirs and tars.
 
-pub mod fs;
 pub mod context;
 pub mod copy;
+pub mod fs;
 pub mod users;

@@ -103,6 +103,8 @@ pub enum CopyError {
     },
     #[error(transparent)]
     Download(#[from] url::DownloadError),
+    #[error("ADD source {url} is a URL: download it first (hint: engine::copy::url::download gives an InlineSource)")]
+    UrlSource { url: String },
 }
 
 pub(crate) fn io_err(path: &str) -> impl FnOnce(std::io::Error) -> CopyError + '_ {
@@ -115,6 +117,16 @@ pub(crate) fn io_err(path: &str) -> impl FnOnce(std::io::Error) -> CopyError + '
 /// Whether `dest` names a directory by its syntax (`/x/`, `/x/.`, `/`).
 fn dir_syntax(dest: &str) -> bool {
     dest.ends_with('/') || dest.ends_with("/.") || dest == "."
+}
+
+/// The destination of a COPY/ADD as [`CopyRequest::dest`] wants it: `dest` joined to the
+/// WORKDIR when relative, cleaned, keeping the directory syntax (a trailing `/`, or `.`).
+pub fn dest_path(workdir: &str, dest: &str) -> String {
+    let mut d = crate::engine::fs::join(workdir, dest);
+    if dir_syntax(dest) && d != "/" {
+        d.push('/');
+    }
+    d
 }
 
 /// The name a source is copied under when the destination is a directory.
@@ -154,6 +166,11 @@ pub fn copy_layer(
     let mut b = tree::Builder::new(req, chmod, lower);
 
     for pattern in &req.sources {
+        if url::is_url(pattern) {
+            return Err(CopyError::UrlSource {
+                url: pattern.clone(),
+            });
+        }
         let matches = expand(src, pattern).map_err(io_err(pattern))?;
         let wildcard = has_wildcard(pattern);
         let mut found = false;

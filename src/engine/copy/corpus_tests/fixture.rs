@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::StageState;
 use crate::engine::copy::archive::{read_entries, Compression};
 use crate::engine::copy::{CopyRequest, InlineSource, MemFs};
-use crate::engine::fs::{join, Content, Entry, EntryKind, LayerSpec};
+use crate::engine::fs::{Content, Entry, EntryKind, LayerSpec};
 use crate::engine::users::resolve_chown;
 
 pub(super) type Res<T> = Result<T, String>;
@@ -203,11 +203,7 @@ pub(super) fn request(
     from_context: bool,
     is_add: bool,
 ) -> Res<CopyRequest> {
-    let trailing = dest.ends_with('/') || dest == "." || dest.ends_with("/.");
-    let mut d = join(workdir, dest);
-    if trailing && d != "/" {
-        d.push('/');
-    }
+    let d = crate::engine::copy::dest_path(workdir, dest);
     let chown = match chown {
         Some(c) => Some(resolve_chown(dest_fs, c).map_err(|e| e.to_string())?),
         None => None,
