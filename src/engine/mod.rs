@@ -15,3 +15,7 @@ pub mod config;
 pub mod fs;
 pub mod key;
 pub mod plan;
+pub mod context;
+pub mod copy;
+pub mod fs;
+pub mod users;
