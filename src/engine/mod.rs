@@ -5,17 +5,15 @@
 //! per-platform steps with cache keys; `copy` computes what COPY/ADD change; `exec` runs the
 //! steps; `export` writes images to registries, OCI/docker archives, local dirs and tars.
 
-pub mod export;
-pub mod fs;
-pub mod pull;
-pub mod layer;
-pub mod layered_fs;
-pub mod store;
 pub mod config;
-pub mod fs;
-pub mod key;
-pub mod plan;
 pub mod context;
 pub mod copy;
+pub mod export;
 pub mod fs;
+pub mod key;
+pub mod layer;
+pub mod layered_fs;
+pub mod plan;
+pub mod pull;
+pub mod store;
 pub mod users;
