@@ -40,7 +40,9 @@ pub enum OciError {
     InvalidPlatform { input: String, reason: String },
     #[error("{reference}: not found")]
     NotFound { reference: String },
-    #[error("{registry}: authentication required or refused (401 Unauthorized), using {source_desc}")]
+    #[error(
+        "{registry}: authentication required or refused (401 Unauthorized), using {source_desc}"
+    )]
     Unauthorized {
         registry: String,
         source_desc: CredSource,

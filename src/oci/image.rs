@@ -93,15 +93,27 @@ pub struct Descriptor {
     pub digest: Digest,
     #[serde(default)]
     pub size: i64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub urls: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub annotations: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
-    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_type: Option<String>,
 }
 
@@ -129,7 +141,9 @@ impl Descriptor {
     /// The digest of the image an attestation manifest is about.
     pub fn attests(&self) -> Option<&str> {
         if self.is_attestation() {
-            self.annotations.get(annotation::REFERENCE_DIGEST).map(String::as_str)
+            self.annotations
+                .get(annotation::REFERENCE_DIGEST)
+                .map(String::as_str)
         } else {
             None
         }
@@ -143,14 +157,22 @@ pub struct ImageManifest {
     pub schema_version: u32,
     #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
-    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_type: Option<String>,
     pub config: Descriptor,
     #[serde(default, deserialize_with = "nullable")]
     pub layers: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Descriptor>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -161,13 +183,21 @@ pub struct ImageIndex {
     pub schema_version: u32,
     #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
-    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_type: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub manifests: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Descriptor>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -202,23 +232,45 @@ impl ImageIndex {
 pub struct Image {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub author: String,
     #[serde(default, deserialize_with = "nullable")]
     pub architecture: String,
     #[serde(default, deserialize_with = "nullable")]
     pub os: String,
-    #[serde(rename = "os.version", default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub os_version: String,
-    #[serde(rename = "os.features", default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        rename = "os.features",
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub os_features: Vec<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub variant: String,
     #[serde(default, deserialize_with = "nullable")]
     pub config: ImageConfig,
     #[serde(default, deserialize_with = "nullable")]
     pub rootfs: RootFs,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub history: Vec<History>,
 }
 
@@ -241,25 +293,65 @@ pub struct Empty {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ImageConfig {
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub user: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub exposed_ports: BTreeMap<String, Empty>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub env: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub entrypoint: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub cmd: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub volumes: BTreeMap<String, Empty>,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub working_dir: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub stop_signal: String,
-    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "nullable"
+    )]
     pub args_escaped: bool,
     /// Docker extensions, kept so that configs written by kiln can carry them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -282,21 +374,37 @@ pub struct RootFs {
 pub struct History {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub created_by: String,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub author: String,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub comment: String,
-    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "nullable"
+    )]
     pub empty_layer: bool,
 }
 
 /// A manifest or index as read, with its kind decided from the media type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Manifest {
-    Image(ImageManifest),
-    Index(ImageIndex),
+    Image(Box<ImageManifest>),
+    Index(Box<ImageIndex>),
 }
 
 /// Decides what `bytes` are: the `mediaType` field wins, then the Content-Type the
@@ -340,11 +448,12 @@ pub fn detect_media_type(bytes: &[u8], content_type: Option<&str>) -> Result<Med
 
 impl Manifest {
     pub fn parse(bytes: &[u8], media_type: MediaType) -> Result<Manifest, OciError> {
-        let bad = |e: serde_json::Error| OciError::manifest("manifest", format!("invalid JSON: {e}"));
+        let bad =
+            |e: serde_json::Error| OciError::manifest("manifest", format!("invalid JSON: {e}"));
         Ok(if media_type.is_index() {
-            Manifest::Index(serde_json::from_slice(bytes).map_err(bad)?)
+            Manifest::Index(Box::new(serde_json::from_slice(bytes).map_err(bad)?))
         } else {
-            Manifest::Image(serde_json::from_slice(bytes).map_err(bad)?)
+            Manifest::Image(Box::new(serde_json::from_slice(bytes).map_err(bad)?))
         })
     }
 }

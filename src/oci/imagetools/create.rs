@@ -43,9 +43,9 @@ fn parse_source(s: &str) -> Result<Source, OciError> {
         let d: Descriptor = serde_json::from_str(t).map_err(|e| fail(e.to_string()))?;
         return Ok(Source::Desc(d));
     }
-    let looks_like_digest = t
-        .split_once(':')
-        .is_some_and(|(alg, _)| !alg.contains('/') && matches!(alg, "sha256" | "sha384" | "sha512"));
+    let looks_like_digest = t.split_once(':').is_some_and(|(alg, _)| {
+        !alg.contains('/') && matches!(alg, "sha256" | "sha384" | "sha512")
+    });
     if looks_like_digest {
         return Digest::parse(t).map(Source::Digest).map_err(|e| match e {
             OciError::InvalidDigest { reason, .. } => fail(reason),
@@ -67,29 +67,38 @@ struct Annotation {
 }
 
 fn parse_annotation(a: &str) -> Result<Annotation, OciError> {
-    let (left, value) = a
-        .split_once('=')
-        .ok_or_else(|| OciError::invalid(format!("invalid annotation {a:?}: expected key=value")))?;
+    let (left, value) = a.split_once('=').ok_or_else(|| {
+        OciError::invalid(format!("invalid annotation {a:?}: expected key=value"))
+    })?;
     let (kind, key) = match left.split_once(':') {
         Some((k, key)) if !k.contains('.') => (k.to_string(), key.to_string()),
         _ => (String::new(), left.to_string()),
     };
     let (kind, platform) = match kind.split_once('[') {
         Some((k, rest)) => {
-            let p = rest
-                .strip_suffix(']')
-                .ok_or_else(|| OciError::invalid(format!("invalid annotation {a:?}: unclosed [")))?;
+            let p = rest.strip_suffix(']').ok_or_else(|| {
+                OciError::invalid(format!("invalid annotation {a:?}: unclosed ["))
+            })?;
             (k.to_string(), Some(Platform::parse(p)?))
         }
         None => (kind, None),
     };
     if kind != "index" && kind != "manifest-descriptor" {
-        return Err(OciError::invalid(format!("{kind:?} annotations are not supported yet")));
+        return Err(OciError::invalid(format!(
+            "{kind:?} annotations are not supported yet"
+        )));
     }
     if key.is_empty() {
-        return Err(OciError::invalid(format!("invalid annotation {a:?}: empty key")));
+        return Err(OciError::invalid(format!(
+            "invalid annotation {a:?}: empty key"
+        )));
     }
-    Ok(Annotation { kind, platform, key, value: value.to_string() })
+    Ok(Annotation {
+        kind,
+        platform,
+        key,
+        value: value.to_string(),
+    })
 }
 
 /// A descriptor for the new index and the repository it comes from.
@@ -104,11 +113,18 @@ struct Resolved {
     fetched: Vec<FetchedManifest>,
 }
 
-async fn describe_manifest(client: &Client, repo: &Reference, fetched: &FetchedManifest) -> Result<Vec<Descriptor>, OciError> {
+async fn describe_manifest(
+    client: &Client,
+    repo: &Reference,
+    fetched: &FetchedManifest,
+) -> Result<Vec<Descriptor>, OciError> {
     match Manifest::parse(&fetched.bytes, fetched.media_type)? {
         Manifest::Index(idx) => Ok(idx.manifests),
         Manifest::Image(m) => {
-            let store = Store::Registry { client, repo: repo.clone() };
+            let store = Store::Registry {
+                client,
+                repo: repo.clone(),
+            };
             let img = load_config(&store, &m).await?;
             let mut d = fetched.descriptor();
             d.platform = Some(img.platform());
@@ -117,13 +133,20 @@ async fn describe_manifest(client: &Client, repo: &Reference, fetched: &FetchedM
     }
 }
 
-async fn resolve(client: &Client, sources: Vec<Source>, default_repo: Option<&Reference>, raw: &[String]) -> Result<Resolved, OciError> {
+async fn resolve(
+    client: &Client,
+    sources: Vec<Source>,
+    default_repo: Option<&Reference>,
+    raw: &[String],
+) -> Result<Resolved, OciError> {
     let mut entries = Vec::new();
     let mut fetched_all = Vec::new();
     for (src, text) in sources.into_iter().zip(raw) {
         let need_repo = || {
             default_repo.cloned().ok_or_else(|| {
-                OciError::invalid(format!("multiple repositories specified, cannot infer repository for {text:?}"))
+                OciError::invalid(format!(
+                    "multiple repositories specified, cannot infer repository for {text:?}"
+                ))
             })
         };
         match src {
@@ -132,7 +155,10 @@ async fn resolve(client: &Client, sources: Vec<Source>, default_repo: Option<&Re
                 let fetched = client.get_manifest(&r).await?;
                 let repo = Reference::repo(r.registry(), r.repository());
                 for desc in describe_manifest(client, &repo, &fetched).await? {
-                    entries.push(Entry { desc, from: repo.clone() });
+                    entries.push(Entry {
+                        desc,
+                        from: repo.clone(),
+                    });
                 }
                 fetched_all.push(fetched);
             }
@@ -140,39 +166,59 @@ async fn resolve(client: &Client, sources: Vec<Source>, default_repo: Option<&Re
                 let repo = need_repo()?;
                 let fetched = client.get_manifest(&repo.at_digest(d)).await?;
                 for desc in describe_manifest(client, &repo, &fetched).await? {
-                    entries.push(Entry { desc, from: repo.clone() });
+                    entries.push(Entry {
+                        desc,
+                        from: repo.clone(),
+                    });
                 }
                 fetched_all.push(fetched);
             }
             Source::Desc(mut d) => {
                 let repo = need_repo()?;
                 if d.media_type.is_empty() || d.size == 0 || d.platform.is_none() {
-                    let fetched = client.get_manifest(&repo.at_digest(d.digest.clone())).await?;
+                    let fetched = client
+                        .get_manifest(&repo.at_digest(d.digest.clone()))
+                        .await?;
                     let actual = fetched.bytes.len() as i64;
                     if d.size != 0 && d.size != actual {
-                        return Err(OciError::SizeMismatch { digest: d.digest.to_string(), given: d.size, actual });
+                        return Err(OciError::SizeMismatch {
+                            digest: d.digest.to_string(),
+                            given: d.size,
+                            actual,
+                        });
                     }
                     d.size = actual;
                     if d.media_type.is_empty() {
                         d.media_type = fetched.media_type.as_str().to_string();
                     }
                     if d.platform.is_none() && !fetched.media_type.is_index() {
-                        if let Some(p) = describe_manifest(client, &repo, &fetched).await?.pop().and_then(|x| x.platform) {
+                        if let Some(p) = describe_manifest(client, &repo, &fetched)
+                            .await?
+                            .pop()
+                            .and_then(|x| x.platform)
+                        {
                             d.platform = Some(p);
                         }
                     }
                     fetched_all.push(fetched);
                 }
-                entries.push(Entry { desc: d, from: repo });
+                entries.push(Entry {
+                    desc: d,
+                    from: repo,
+                });
             }
         }
     }
-    Ok(Resolved { entries, fetched: fetched_all })
+    Ok(Resolved {
+        entries,
+        fetched: fetched_all,
+    })
 }
 
 /// Serialises like Go's `json.MarshalIndent(v, "", "  ")` (HTML-escaped).
 fn go_json<T: serde::Serialize>(v: &T) -> Result<String, OciError> {
-    let value = serde_json::to_value(v).map_err(|e| OciError::invalid(format!("encoding JSON: {e}")))?;
+    let value =
+        serde_json::to_value(v).map_err(|e| OciError::invalid(format!("encoding JSON: {e}")))?;
     let mut out = String::new();
     write_go_json(&mut out, &value, 0);
     Ok(out)
@@ -223,20 +269,35 @@ pub async fn create(client: &Client, opts: &CreateOptions) -> Result<Vec<u8>, Oc
         return Err(OciError::invalid("no sources specified"));
     }
     if !opts.dry_run && opts.tags.is_empty() {
-        return Err(OciError::invalid("can't push with no tags specified, please set --tag or --dry-run"));
+        return Err(OciError::invalid(
+            "can't push with no tags specified, please set --tag or --dry-run",
+        ));
     }
     let tags = opts
         .tags
         .iter()
         .map(|t| Reference::parse(t).map(Reference::with_default_tag))
         .collect::<Result<Vec<_>, _>>()?;
-    let platforms = opts.platforms.iter().map(|p| Platform::parse(p)).collect::<Result<Vec<_>, _>>()?;
-    let annotations = opts.annotations.iter().map(|a| parse_annotation(a)).collect::<Result<Vec<_>, _>>()?;
-    let mut sources = raw_sources.iter().map(|s| parse_source(s)).collect::<Result<Vec<_>, _>>()?;
+    let platforms = opts
+        .platforms
+        .iter()
+        .map(|p| Platform::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let annotations = opts
+        .annotations
+        .iter()
+        .map(|a| parse_annotation(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut sources = raw_sources
+        .iter()
+        .map(|s| parse_source(s))
+        .collect::<Result<Vec<_>, _>>()?;
     if opts.append {
         if let Some(first) = tags.first() {
             if client.head_manifest(first).await?.is_none() {
-                return Err(OciError::NotFound { reference: first.to_string() });
+                return Err(OciError::NotFound {
+                    reference: first.to_string(),
+                });
             }
             sources.insert(0, Source::Ref(first.clone()));
             raw_sources.insert(0, first.to_string());
@@ -251,7 +312,9 @@ pub async fn create(client: &Client, opts: &CreateOptions) -> Result<Vec<u8>, Oc
             Source::Ref(r) => Some(Reference::repo(r.registry(), r.repository())),
             _ => None,
         }),
-        1 => tags.first().map(|t| Reference::repo(t.registry(), t.repository())),
+        1 => tags
+            .first()
+            .map(|t| Reference::repo(t.registry(), t.repository())),
         _ => None,
     };
     let single_source = sources.len() == 1;
@@ -263,7 +326,16 @@ pub async fn create(client: &Client, opts: &CreateOptions) -> Result<Vec<u8>, Oc
         let only = &resolved.fetched[0];
         if only.media_type.is_index() || !opts.prefer_index {
             let from = &resolved.entries.first().map(|e| e.from.clone());
-            return finish(client, opts, &tags, only.bytes.clone(), only.media_type.as_str(), &resolved.entries, from.as_ref()).await;
+            return finish(
+                client,
+                opts,
+                &tags,
+                only.bytes.clone(),
+                only.media_type.as_str(),
+                &resolved.entries,
+                from.as_ref(),
+            )
+            .await;
         }
     }
 
@@ -279,8 +351,16 @@ pub async fn create(client: &Client, opts: &CreateOptions) -> Result<Vec<u8>, Oc
         entries.push(e);
     }
     if !platforms.is_empty() {
-        let keep = |d: &Descriptor| d.platform.as_ref().is_some_and(|p| platforms.iter().any(|f| f.matches(p)));
-        let kept: Vec<String> = entries.iter().filter(|e| !e.desc.is_attestation() && keep(&e.desc)).map(|e| e.desc.digest.to_string()).collect();
+        let keep = |d: &Descriptor| {
+            d.platform
+                .as_ref()
+                .is_some_and(|p| platforms.iter().any(|f| f.matches(p)))
+        };
+        let kept: Vec<String> = entries
+            .iter()
+            .filter(|e| !e.desc.is_attestation() && keep(&e.desc))
+            .map(|e| e.desc.digest.to_string())
+            .collect();
         entries.retain(|e| match e.desc.attests() {
             Some(subject) => kept.iter().any(|k| k == subject),
             None => kept.contains(&e.desc.digest.to_string()),
@@ -306,8 +386,14 @@ pub async fn create(client: &Client, opts: &CreateOptions) -> Result<Vec<u8>, Oc
             }
         }
     }
-    let all_docker = entries.iter().all(|e| MediaType::parse(&e.desc.media_type).is_some_and(MediaType::is_docker));
-    let mut index = ImageIndex::new(if all_docker && !entries.is_empty() { MediaType::DockerList } else { MediaType::OciIndex });
+    let all_docker = entries
+        .iter()
+        .all(|e| MediaType::parse(&e.desc.media_type).is_some_and(MediaType::is_docker));
+    let mut index = ImageIndex::new(if all_docker && !entries.is_empty() {
+        MediaType::DockerList
+    } else {
+        MediaType::OciIndex
+    });
     index.manifests = entries.iter().map(|e| e.desc.clone()).collect();
     if !all_docker {
         index.annotations = index_annotations;
@@ -340,15 +426,23 @@ async fn finish(
         let target = Reference::repo(tag.registry(), tag.repository());
         if !pushed_repos.contains(&target.name()) {
             // a carbon copy of a single manifest is the manifest itself
-            if let (Some(from), Some(MediaType::OciManifest | MediaType::DockerManifest)) = (carbon_from, MediaType::parse(media_type)) {
+            if let (Some(from), Some(MediaType::OciManifest | MediaType::DockerManifest)) =
+                (carbon_from, MediaType::parse(media_type))
+            {
                 copy_manifest_blobs(client, from, &target, &bytes).await?;
             }
             for e in entries {
                 ensure_manifest(client, &e.from, &target, &e.desc.digest).await?;
             }
             for e in entries {
-                if client.head_manifest(&target.at_digest(e.desc.digest.clone())).await?.is_none() {
-                    return Err(OciError::NotFound { reference: target.at_digest(e.desc.digest.clone()).to_string() });
+                if client
+                    .head_manifest(&target.at_digest(e.desc.digest.clone()))
+                    .await?
+                    .is_none()
+                {
+                    return Err(OciError::NotFound {
+                        reference: target.at_digest(e.desc.digest.clone()).to_string(),
+                    });
                 }
             }
             pushed_repos.push(target.name());
@@ -359,7 +453,12 @@ async fn finish(
 }
 
 /// Copies the blobs a manifest refers to into `to` (mount first, upload as fallback).
-pub async fn copy_manifest_blobs(client: &Client, from: &Reference, to: &Reference, bytes: &[u8]) -> Result<(), OciError> {
+pub async fn copy_manifest_blobs(
+    client: &Client,
+    from: &Reference,
+    to: &Reference,
+    bytes: &[u8],
+) -> Result<(), OciError> {
     let m: crate::oci::ImageManifest = parse_json(bytes, "manifest")?;
     let mut blobs = vec![m.config.clone()];
     blobs.extend(m.layers.iter().cloned());
@@ -381,13 +480,23 @@ pub async fn copy_manifest_blobs(client: &Client, from: &Reference, to: &Referen
 
 fn tempfile_path(d: &Digest) -> Result<std::path::PathBuf, OciError> {
     let dir = std::env::temp_dir().join(format!("kiln-blob-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| OciError::io(format!("creating {}", dir.display()), e))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| OciError::io(format!("creating {}", dir.display()), e))?;
     Ok(dir.join(d.encoded()))
 }
 
 /// Makes the manifest `digest` (from `from`) present in `to`, children and blobs first.
-async fn ensure_manifest(client: &Client, from: &Reference, to: &Reference, digest: &Digest) -> Result<(), OciError> {
-    if client.head_manifest(&to.at_digest(digest.clone())).await?.is_some() {
+async fn ensure_manifest(
+    client: &Client,
+    from: &Reference,
+    to: &Reference,
+    digest: &Digest,
+) -> Result<(), OciError> {
+    if client
+        .head_manifest(&to.at_digest(digest.clone()))
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
     let fetched = client.get_manifest(&from.at_digest(digest.clone())).await?;
@@ -399,6 +508,12 @@ async fn ensure_manifest(client: &Client, from: &Reference, to: &Reference, dige
         }
         Manifest::Image(_) => copy_manifest_blobs(client, from, to, &fetched.bytes).await?,
     }
-    client.put_manifest(&to.at_digest(digest.clone()), &fetched.bytes, fetched.media_type.as_str()).await?;
+    client
+        .put_manifest(
+            &to.at_digest(digest.clone()),
+            &fetched.bytes,
+            fetched.media_type.as_str(),
+        )
+        .await?;
     Ok(())
 }

@@ -3,7 +3,9 @@
 
 use super::value::{Field, Value};
 use super::Store;
-use crate::oci::image::{annotation, Descriptor, History, Image, ImageIndex, ImageManifest, Manifest};
+use crate::oci::image::{
+    annotation, Descriptor, History, Image, ImageIndex, ImageManifest, Manifest,
+};
 use crate::oci::registry::FetchedManifest;
 use crate::oci::{Digest, OciError, Platform};
 use std::collections::BTreeMap;
@@ -29,10 +31,26 @@ pub fn descriptor_value(d: &Descriptor) -> Value {
             Field::new("Digest", "digest", Value::str(d.digest.to_string())),
             Field::new("Size", "size", Value::Int(d.size)),
             Field::omit("URLs", "urls", Value::strings(&d.urls)),
-            Field::omit("Annotations", "annotations", Value::string_map(&d.annotations)),
-            Field::omit("Data", "data", d.data.clone().map(Value::Str).unwrap_or(Value::Slice(None))),
-            Field::omit("Platform", "platform", Value::Ptr(d.platform.as_ref().map(|p| Box::new(platform_value(p))))),
-            Field::omit("ArtifactType", "artifactType", Value::str(d.artifact_type.clone().unwrap_or_default())),
+            Field::omit(
+                "Annotations",
+                "annotations",
+                Value::string_map(&d.annotations),
+            ),
+            Field::omit(
+                "Data",
+                "data",
+                d.data.clone().map(Value::Str).unwrap_or(Value::Slice(None)),
+            ),
+            Field::omit(
+                "Platform",
+                "platform",
+                Value::Ptr(d.platform.as_ref().map(|p| Box::new(platform_value(p)))),
+            ),
+            Field::omit(
+                "ArtifactType",
+                "artifactType",
+                Value::str(d.artifact_type.clone().unwrap_or_default()),
+            ),
         ],
     }
 }
@@ -42,8 +60,16 @@ pub fn index_value(idx: &ImageIndex, fetched: &FetchedManifest) -> Value {
     Value::Struct {
         type_name: "imagetools.manifestList",
         fields: vec![
-            Field::new("SchemaVersion", "schemaVersion", Value::Int(idx.schema_version as i64)),
-            Field::new("MediaType", "mediaType", Value::str(fetched.media_type.as_str())),
+            Field::new(
+                "SchemaVersion",
+                "schemaVersion",
+                Value::Int(idx.schema_version as i64),
+            ),
+            Field::new(
+                "MediaType",
+                "mediaType",
+                Value::str(fetched.media_type.as_str()),
+            ),
             Field::new("Digest", "digest", Value::str(fetched.digest.to_string())),
             Field::new("Size", "size", Value::Int(fetched.bytes.len() as i64)),
             Field::new(
@@ -51,19 +77,34 @@ pub fn index_value(idx: &ImageIndex, fetched: &FetchedManifest) -> Value {
                 "manifests",
                 Value::Slice(Some(idx.manifests.iter().map(descriptor_value).collect())),
             ),
-            Field::omit("Annotations", "annotations", Value::string_map(&idx.annotations)),
+            Field::omit(
+                "Annotations",
+                "annotations",
+                Value::string_map(&idx.annotations),
+            ),
         ],
     }
 }
 
 fn empty_set(m: &BTreeMap<String, crate::oci::image::Empty>) -> Value {
     if m.is_empty() {
-        return Value::Map { entries: None, iface: false };
+        return Value::Map {
+            entries: None,
+            iface: false,
+        };
     }
     Value::Map {
         entries: Some(
             m.keys()
-                .map(|k| (k.clone(), Value::Struct { type_name: "struct {}", fields: vec![] }))
+                .map(|k| {
+                    (
+                        k.clone(),
+                        Value::Struct {
+                            type_name: "struct {}",
+                            fields: vec![],
+                        },
+                    )
+                })
                 .collect(),
         ),
         iface: false,
@@ -143,7 +184,11 @@ pub struct PlatformImage {
 pub fn provenance_value(p: &Option<serde_json::Value>) -> Value {
     Value::Struct {
         type_name: "imagetools.provenanceStub",
-        fields: vec![Field::omit("SLSA", "SLSA", p.clone().map(Value::Json).unwrap_or(Value::Nil))],
+        fields: vec![Field::omit(
+            "SLSA",
+            "SLSA",
+            p.clone().map(Value::Json).unwrap_or(Value::Nil),
+        )],
     }
 }
 
@@ -167,7 +212,8 @@ pub fn sbom_value(s: &[serde_json::Value]) -> Value {
 }
 
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, OciError> {
-    serde_json::from_slice(bytes).map_err(|e| OciError::manifest(what.to_string(), format!("invalid JSON: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| OciError::manifest(what.to_string(), format!("invalid JSON: {e}")))
 }
 
 /// The config of an image manifest.
@@ -176,11 +222,17 @@ pub async fn load_config(store: &Store<'_>, manifest: &ImageManifest) -> Result<
     parse_json(&bytes, &format!("image config {}", manifest.config.digest))
 }
 
-pub async fn load_image_manifest(store: &Store<'_>, digest: &Digest) -> Result<ImageManifest, OciError> {
+pub async fn load_image_manifest(
+    store: &Store<'_>,
+    digest: &Digest,
+) -> Result<ImageManifest, OciError> {
     let m = store.manifest(digest).await?;
     match Manifest::parse(&m.bytes, m.media_type)? {
-        Manifest::Image(im) => Ok(im),
-        Manifest::Index(_) => Err(OciError::manifest(format!("manifest {digest}"), "expected an image manifest, found an index")),
+        Manifest::Image(im) => Ok(*im),
+        Manifest::Index(_) => Err(OciError::manifest(
+            format!("manifest {digest}"),
+            "expected an image manifest, found an index",
+        )),
     }
 }
 
@@ -195,7 +247,11 @@ pub async fn load_attestation(
     let mut provenance = None;
     let mut sboms = Vec::new();
     for layer in &m.layers {
-        let pt = layer.annotations.get(annotation::PREDICATE_TYPE).map(String::as_str).unwrap_or("");
+        let pt = layer
+            .annotations
+            .get(annotation::PREDICATE_TYPE)
+            .map(String::as_str)
+            .unwrap_or("");
         let is_prov = pt.starts_with("https://slsa.dev/provenance/");
         let is_sbom = pt == "https://spdx.dev/Document";
         if !((is_prov && want_provenance && provenance.is_none()) || (is_sbom && want_sbom)) {
@@ -203,7 +259,10 @@ pub async fn load_attestation(
         }
         let bytes = store.blob(&layer.digest).await?;
         let stmt: serde_json::Value = parse_json(&bytes, &format!("attestation {}", layer.digest))?;
-        let pred = stmt.get("predicate").cloned().unwrap_or(serde_json::Value::Null);
+        let pred = stmt
+            .get("predicate")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
         if is_prov {
             provenance = Some(pred);
         } else {
@@ -226,10 +285,19 @@ pub async fn load_index_images(
         let image = load_config(store, &m).await?;
         let platform = d.platform.clone().unwrap_or_else(|| image.platform());
         let key = platform.normalize().to_string();
-        let mut pi = PlatformImage { key, image, provenance: None, sboms: Vec::new() };
+        let mut pi = PlatformImage {
+            key,
+            image,
+            provenance: None,
+            sboms: Vec::new(),
+        };
         if want_provenance || want_sbom {
             let digest = d.digest.to_string();
-            if let Some(att) = idx.manifests.iter().find(|a| a.attests() == Some(digest.as_str())) {
+            if let Some(att) = idx
+                .manifests
+                .iter()
+                .find(|a| a.attests() == Some(digest.as_str()))
+            {
                 let (p, s) = load_attestation(store, att, want_provenance, want_sbom).await?;
                 pi.provenance = p;
                 pi.sboms = s;

@@ -11,14 +11,15 @@ use super::error::CredSource;
 use super::image::{detect_media_type, media_type, Descriptor, MediaType};
 use super::{Digest, OciError, Reference};
 use futures_util::StreamExt as _;
-use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER, WWW_AUTHENTICATE};
+
+mod blobs;
+use reqwest::header::{
+    HeaderMap, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
-use sha2::Digest as _;
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::Mutex;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 /// Manifests larger than this are refused (the Distribution spec suggests 4 MiB).
 pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
@@ -61,7 +62,11 @@ pub struct FetchedManifest {
 
 impl FetchedManifest {
     pub fn descriptor(&self) -> Descriptor {
-        Descriptor::new(self.media_type.as_str(), self.digest.clone(), self.bytes.len() as i64)
+        Descriptor::new(
+            self.media_type.as_str(),
+            self.digest.clone(),
+            self.bytes.len() as i64,
+        )
     }
 }
 
@@ -92,10 +97,16 @@ fn push_scope(repo: &str) -> String {
 
 /// True for hosts reached over plain HTTP by default.
 pub fn is_loopback(registry: &str) -> bool {
+    if let Ok(ip) = registry.parse::<std::net::Ipv6Addr>() {
+        return ip.is_loopback();
+    }
     let host = if let Some(rest) = registry.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
-        registry.rsplit_once(':').map(|(h, _)| h).unwrap_or(registry)
+        registry
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(registry)
     };
     host == "localhost"
         || host == "::1"
@@ -125,7 +136,10 @@ impl Client {
         Client::with_docker_config(cfg, DockerConfig::load()?)
     }
 
-    pub fn with_docker_config(cfg: ClientConfig, docker_config: DockerConfig) -> Result<Client, OciError> {
+    pub fn with_docker_config(
+        cfg: ClientConfig,
+        docker_config: DockerConfig,
+    ) -> Result<Client, OciError> {
         let http = reqwest::Client::builder()
             .user_agent(cfg.user_agent.clone())
             .connect_timeout(Duration::from_secs(30))
@@ -194,7 +208,9 @@ impl Client {
     }
 
     fn cred_source(&self, registry: &str) -> CredSource {
-        self.with_state(registry, |s| s.source.clone().unwrap_or(CredSource::Anonymous))
+        self.with_state(registry, |s| {
+            s.source.clone().unwrap_or(CredSource::Anonymous)
+        })
     }
 
     fn auth_header(&self, registry: &str, scope_key: &str) -> Option<String> {
@@ -209,12 +225,19 @@ impl Client {
     }
 
     /// Answers a 401 challenge: stores it and fetches a token for the scopes.
-    async fn authenticate(&self, registry: &str, header: Option<&str>, scopes: &[String]) -> Result<(), OciError> {
+    async fn authenticate(
+        &self,
+        registry: &str,
+        header: Option<&str>,
+        scopes: &[String],
+    ) -> Result<(), OciError> {
         let unauthorized = || OciError::Unauthorized {
             registry: registry.to_string(),
             source_desc: self.cred_source(registry),
         };
-        let challenge = header.and_then(auth::parse_challenge).ok_or_else(unauthorized)?;
+        let challenge = header
+            .and_then(auth::parse_challenge)
+            .ok_or_else(unauthorized)?;
         self.with_state(registry, |s| s.challenge = Some(challenge.clone()));
         let cred = self.with_state(registry, |s| s.cred.clone());
         match challenge.scheme.as_str() {
@@ -252,7 +275,9 @@ impl Client {
                     registry: registry.to_string(),
                     message: format!("token request to {realm}: {}", root_cause(&e)),
                 })?;
-                if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
+                if resp.status() == StatusCode::UNAUTHORIZED
+                    || resp.status() == StatusCode::FORBIDDEN
+                {
                     return Err(unauthorized());
                 }
                 if !resp.status().is_success() {
@@ -277,7 +302,11 @@ impl Client {
                     registry: registry.to_string(),
                     message: format!("token answer from {realm} is not valid JSON"),
                 })?;
-                let token = tok.token.or(tok.access_token).filter(|t| !t.is_empty()).ok_or_else(unauthorized)?;
+                let token = tok
+                    .token
+                    .or(tok.access_token)
+                    .filter(|t| !t.is_empty())
+                    .ok_or_else(unauthorized)?;
                 let key = scopes.join(" ");
                 self.with_state(registry, |s| {
                     s.tokens.insert(key, token);
@@ -310,7 +339,8 @@ impl Client {
             let delay = self.cfg.base_delay * 2u32.saturating_pow(attempt.saturating_sub(1));
             match req.send().await {
                 Err(e) => {
-                    let retryable = e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
+                    let retryable =
+                        e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
                     if retryable && attempt < self.cfg.max_attempts {
                         tracing::debug!(%url, attempt, "request failed, retrying");
                         tokio::time::sleep(delay).await;
@@ -337,13 +367,16 @@ impl Client {
                             .get(WWW_AUTHENTICATE)
                             .and_then(|v| v.to_str().ok())
                             .map(str::to_string);
-                        self.authenticate(registry, header.as_deref(), scopes).await?;
+                        self.authenticate(registry, header.as_deref(), scopes)
+                            .await?;
                         continue;
                     }
                     let retryable = status == StatusCode::TOO_MANY_REQUESTS
                         || matches!(status.as_u16(), 500 | 502 | 503 | 504);
                     if retryable && attempt < self.cfg.max_attempts {
-                        let wait = retry_after(resp.headers()).unwrap_or(delay).min(self.cfg.max_delay);
+                        let wait = retry_after(resp.headers())
+                            .unwrap_or(delay)
+                            .min(self.cfg.max_delay);
                         tracing::debug!(%url, %status, attempt, "retrying after {wait:?}");
                         tokio::time::sleep(wait).await;
                         continue;
@@ -354,10 +387,22 @@ impl Client {
         }
     }
 
-    fn status_error(&self, registry: &str, method: &str, url: &str, status: StatusCode, what: &str) -> OciError {
-        let path = url.split_once("/v2/").map(|(_, p)| format!("/v2/{p}")).unwrap_or_else(|| url.to_string());
+    fn status_error(
+        &self,
+        registry: &str,
+        method: &str,
+        url: &str,
+        status: StatusCode,
+        what: &str,
+    ) -> OciError {
+        let path = url
+            .split_once("/v2/")
+            .map(|(_, p)| format!("/v2/{p}"))
+            .unwrap_or_else(|| url.to_string());
         match status {
-            StatusCode::NOT_FOUND => OciError::NotFound { reference: what.to_string() },
+            StatusCode::NOT_FOUND => OciError::NotFound {
+                reference: what.to_string(),
+            },
             StatusCode::FORBIDDEN => OciError::Denied {
                 registry: registry.to_string(),
                 what: what.to_string(),
@@ -385,7 +430,11 @@ impl Client {
     }
 
     fn manifest_url(&self, r: &Reference, target: &str) -> String {
-        format!("{}{}/manifests/{target}", self.base_url(r.registry()), r.repository())
+        format!(
+            "{}{}/manifests/{target}",
+            self.base_url(r.registry()),
+            r.repository()
+        )
     }
 
     fn accept(r: RequestBuilder) -> RequestBuilder {
@@ -397,13 +446,25 @@ impl Client {
     pub async fn get_manifest(&self, r: &Reference) -> Result<FetchedManifest, OciError> {
         let url = self.manifest_url(r, &r.target());
         let scopes = [pull_scope(r.repository())];
-        let resp = self.send(r.registry(), &scopes, Method::GET, &url, &Self::accept).await?;
+        let resp = self
+            .send(r.registry(), &scopes, Method::GET, &url, &Self::accept)
+            .await?;
         let status = resp.status();
         if !status.is_success() {
             return Err(self.status_error(r.registry(), "GET", &url, status, &r.to_string()));
         }
-        let content_type = resp.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let bytes = read_limited(resp, MAX_MANIFEST_SIZE, &format!("manifest {r}"), r.registry()).await?;
+        let content_type = resp
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let bytes = read_limited(
+            resp,
+            MAX_MANIFEST_SIZE,
+            &format!("manifest {r}"),
+            r.registry(),
+        )
+        .await?;
         let digest = match r.digest() {
             Some(d) => {
                 d.verify(&format!("manifest {r}"), &bytes)?;
@@ -411,25 +472,38 @@ impl Client {
             }
             None => Digest::sha256(&bytes),
         };
-        let media_type = detect_media_type(&bytes, content_type.as_deref()).map_err(|e| match e {
-            OciError::InvalidManifest { reason, .. } => OciError::manifest(format!("manifest {r}"), reason),
-            OciError::UnsupportedMediaType { media_type, .. } => OciError::UnsupportedMediaType {
-                what: format!("manifest {r}"),
-                media_type,
-            },
-            other => other,
-        })?;
-        Ok(FetchedManifest { bytes, media_type, digest })
+        let media_type =
+            detect_media_type(&bytes, content_type.as_deref()).map_err(|e| match e {
+                OciError::InvalidManifest { reason, .. } => {
+                    OciError::manifest(format!("manifest {r}"), reason)
+                }
+                OciError::UnsupportedMediaType { media_type, .. } => {
+                    OciError::UnsupportedMediaType {
+                        what: format!("manifest {r}"),
+                        media_type,
+                    }
+                }
+                other => other,
+            })?;
+        Ok(FetchedManifest {
+            bytes,
+            media_type,
+            digest,
+        })
     }
 
     /// `HEAD` a manifest: its descriptor, or `None` when the registry does not have it.
     pub async fn head_manifest(&self, r: &Reference) -> Result<Option<Descriptor>, OciError> {
         let url = self.manifest_url(r, &r.target());
         let scopes = [pull_scope(r.repository())];
-        let resp = self.send(r.registry(), &scopes, Method::HEAD, &url, &Self::accept).await?;
+        let resp = self
+            .send(r.registry(), &scopes, Method::HEAD, &url, &Self::accept)
+            .await?;
         match resp.status() {
             StatusCode::NOT_FOUND => return Ok(None),
-            s if !s.is_success() => return Err(self.status_error(r.registry(), "HEAD", &url, s, &r.to_string())),
+            s if !s.is_success() => {
+                return Err(self.status_error(r.registry(), "HEAD", &url, s, &r.to_string()))
+            }
             _ => {}
         }
         let h = resp.headers();
@@ -441,17 +515,29 @@ impl Client {
                 None => return Ok(Some(self.get_manifest(r).await?.descriptor())),
             },
         };
-        let mt = h.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mt = h
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         let size = h
             .get(reqwest::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(0);
-        Ok(Some(Descriptor::new(mt.split(';').next().unwrap_or("").trim(), digest, size)))
+        Ok(Some(Descriptor::new(
+            mt.split(';').next().unwrap_or("").trim(),
+            digest,
+            size,
+        )))
     }
 
     /// Stores a manifest under `r`'s tag (or digest) and returns its digest.
-    pub async fn put_manifest(&self, r: &Reference, bytes: &[u8], media_type: &str) -> Result<Digest, OciError> {
+    pub async fn put_manifest(
+        &self,
+        r: &Reference,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<Digest, OciError> {
         let digest = Digest::sha256(bytes);
         let url = self.manifest_url(r, &r.target());
         let scopes = [push_scope(r.repository())];
@@ -464,7 +550,11 @@ impl Client {
             .await?;
         if !resp.status().is_success() {
             let status = resp.status();
-            let detail = resp.text().await.ok().map(|t| t.chars().take(300).collect::<String>());
+            let detail = resp
+                .text()
+                .await
+                .ok()
+                .map(|t| t.chars().take(300).collect::<String>());
             if status == StatusCode::NOT_FOUND || status == StatusCode::FORBIDDEN {
                 return Err(self.status_error(r.registry(), "PUT", &url, status, &r.to_string()));
             }
@@ -478,224 +568,21 @@ impl Client {
         }
         Ok(digest)
     }
-
-    fn blob_url(&self, r: &Reference, digest: &Digest) -> String {
-        format!("{}{}/blobs/{digest}", self.base_url(r.registry()), r.repository())
-    }
-
-    /// The size of a blob in `r`'s repository, or `None` when it is not there.
-    pub async fn blob_exists(&self, r: &Reference, digest: &Digest) -> Result<Option<i64>, OciError> {
-        let url = self.blob_url(r, digest);
-        let scopes = [pull_scope(r.repository())];
-        let resp = self.send(r.registry(), &scopes, Method::HEAD, &url, &|q| q).await?;
-        match resp.status() {
-            StatusCode::NOT_FOUND => Ok(None),
-            s if s.is_success() => Ok(Some(
-                resp.headers()
-                    .get(reqwest::header::CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0),
-            )),
-            s => Err(self.status_error(r.registry(), "HEAD", &url, s, &format!("{}@{digest}", r.name()))),
-        }
-    }
-
-    async fn blob_response(&self, r: &Reference, digest: &Digest) -> Result<Response, OciError> {
-        let url = self.blob_url(r, digest);
-        let scopes = [pull_scope(r.repository())];
-        let resp = self.send(r.registry(), &scopes, Method::GET, &url, &|q| q).await?;
-        if !resp.status().is_success() {
-            return Err(self.status_error(r.registry(), "GET", &url, resp.status(), &format!("{}@{digest}", r.name())));
-        }
-        Ok(resp)
-    }
-
-    /// Reads a small blob (config, attestation) into memory, verifying its digest.
-    pub async fn get_blob(&self, r: &Reference, digest: &Digest) -> Result<Vec<u8>, OciError> {
-        let resp = self.blob_response(r, digest).await?;
-        let what = format!("blob {}@{digest}", r.name());
-        let bytes = read_limited(resp, MAX_INLINE_BLOB_SIZE, &what, r.registry()).await?;
-        digest.verify(&what, &bytes)?;
-        Ok(bytes)
-    }
-
-    /// Streams a blob into `path` (memory stays flat), verifying the digest; the file is
-    /// written under a temporary name and renamed into place only when it is complete.
-    pub async fn blob_to_file(&self, r: &Reference, digest: &Digest, path: &Path) -> Result<u64, OciError> {
-        let resp = self.blob_response(r, digest).await?;
-        let tmp = path.with_extension("partial");
-        let mut file = tokio::fs::File::create(&tmp)
-            .await
-            .map_err(|e| OciError::io(format!("creating {}", tmp.display()), e))?;
-        let mut hasher = sha2::Sha256::new();
-        let mut n = 0u64;
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| OciError::Transport {
-                registry: r.registry().to_string(),
-                message: format!("reading blob {digest}: {}", root_cause(&e)),
-            })?;
-            hasher.update(&chunk);
-            n += chunk.len() as u64;
-            file.write_all(&chunk)
-                .await
-                .map_err(|e| OciError::io(format!("writing {}", tmp.display()), e))?;
-        }
-        file.flush().await.map_err(|e| OciError::io(format!("writing {}", tmp.display()), e))?;
-        drop(file);
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-        if digest.algorithm() == "sha256" && actual != digest.to_string() {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            return Err(OciError::DigestMismatch {
-                what: format!("blob {}@{digest}", r.name()),
-                expected: digest.to_string(),
-                actual,
-            });
-        }
-        tokio::fs::rename(&tmp, path)
-            .await
-            .map_err(|e| OciError::io(format!("renaming {}", tmp.display()), e))?;
-        Ok(n)
-    }
-
-    /// Asks the registry to mount a blob from another repository of the same registry.
-    /// Returns false when it did not (the caller then uploads).
-    pub async fn mount_blob(&self, to: &Reference, from: &Reference, digest: &Digest) -> Result<bool, OciError> {
-        if to.registry() != from.registry() {
-            return Ok(false);
-        }
-        let url = format!(
-            "{}{}/blobs/uploads/?mount={digest}&from={}",
-            self.base_url(to.registry()),
-            to.repository(),
-            from.repository()
-        );
-        let scopes = [push_scope(to.repository()), pull_scope(from.repository())];
-        let resp = self.send(to.registry(), &scopes, Method::POST, &url, &|q| q.header(reqwest::header::CONTENT_LENGTH, "0")).await?;
-        match resp.status() {
-            StatusCode::CREATED => Ok(true),
-            StatusCode::ACCEPTED => {
-                // an upload session was opened instead; close it
-                if let Some(loc) = self.location(to.registry(), resp.headers()) {
-                    let _ = self.send(to.registry(), &scopes, Method::DELETE, &loc, &|q| q).await;
-                }
-                Ok(false)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    fn location(&self, registry: &str, headers: &HeaderMap) -> Option<String> {
-        let loc = headers.get(LOCATION)?.to_str().ok()?;
-        if loc.starts_with("http://") || loc.starts_with("https://") {
-            return Some(loc.to_string());
-        }
-        let base = self.base_url(registry);
-        let origin = base.trim_end_matches("/v2/");
-        Some(format!("{origin}{}", if loc.starts_with('/') { loc.to_string() } else { format!("/{loc}") }))
-    }
-
-    async fn start_upload(&self, r: &Reference) -> Result<String, OciError> {
-        let url = format!("{}{}/blobs/uploads/", self.base_url(r.registry()), r.repository());
-        let scopes = [push_scope(r.repository())];
-        let resp = self
-            .send(r.registry(), &scopes, Method::POST, &url, &|q| q.header(reqwest::header::CONTENT_LENGTH, "0"))
-            .await?;
-        if resp.status() != StatusCode::ACCEPTED {
-            return Err(self.status_error(r.registry(), "POST", &url, resp.status(), &r.name()));
-        }
-        self.location(r.registry(), resp.headers()).ok_or_else(|| OciError::Status {
-            registry: r.registry().to_string(),
-            method: "POST".into(),
-            path: format!("/v2/{}/blobs/uploads/", r.repository()),
-            status: 202,
-            detail: Some("no Location header".into()),
-        })
-    }
-
-    fn with_digest_query(loc: &str, digest: &Digest) -> String {
-        let sep = if loc.contains('?') { '&' } else { '?' };
-        format!("{loc}{sep}digest={digest}")
-    }
-
-    /// Uploads a blob held in memory (skipped when the registry already has it).
-    pub async fn push_blob(&self, r: &Reference, digest: &Digest, bytes: &[u8]) -> Result<(), OciError> {
-        digest.verify("blob to upload", bytes)?;
-        if self.blob_exists(r, digest).await?.is_some() {
-            return Ok(());
-        }
-        let loc = self.start_upload(r).await?;
-        let url = Self::with_digest_query(&loc, digest);
-        let scopes = [push_scope(r.repository())];
-        let body = bytes.to_vec();
-        let resp = self
-            .send(r.registry(), &scopes, Method::PUT, &url, &|q| {
-                q.header(CONTENT_TYPE, "application/octet-stream").body(body.clone())
-            })
-            .await?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(self.status_error(r.registry(), "PUT", &url, resp.status(), &format!("{}@{digest}", r.name())));
-        }
-        Ok(())
-    }
-
-    /// Uploads a blob from a file, streaming it (skipped when the registry has it).
-    pub async fn push_blob_file(&self, r: &Reference, digest: &Digest, path: &Path) -> Result<(), OciError> {
-        if self.blob_exists(r, digest).await?.is_some() {
-            return Ok(());
-        }
-        let loc = self.start_upload(r).await?;
-        let url = Self::with_digest_query(&loc, digest);
-        let scopes = [push_scope(r.repository())];
-        let len = std::fs::metadata(path)
-            .map_err(|e| OciError::io(format!("reading {}", path.display()), e))?
-            .len();
-        let path = path.to_path_buf();
-        let resp = self
-            .send(r.registry(), &scopes, Method::PUT, &url, &|q| {
-                let stream = file_stream(path.clone());
-                q.header(CONTENT_TYPE, "application/octet-stream")
-                    .header(reqwest::header::CONTENT_LENGTH, len)
-                    .body(reqwest::Body::wrap_stream(stream))
-            })
-            .await?;
-        if resp.status() != StatusCode::CREATED {
-            return Err(self.status_error(r.registry(), "PUT", &url, resp.status(), &format!("{}@{digest}", r.name())));
-        }
-        Ok(())
-    }
 }
 
-/// A file as a stream of 1 MiB chunks.
-fn file_stream(path: std::path::PathBuf) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send {
-    futures_util::stream::unfold(None::<tokio::fs::File>, move |state| {
-        let path = path.clone();
-        async move {
-            let mut file = match state {
-                Some(f) => f,
-                None => match tokio::fs::File::open(&path).await {
-                    Ok(f) => f,
-                    Err(e) => return Some((Err(e), None)),
-                },
-            };
-            let mut buf = vec![0u8; 1 << 20];
-            match file.read(&mut buf).await {
-                Ok(0) => None,
-                Ok(n) => {
-                    buf.truncate(n);
-                    Some((Ok(bytes::Bytes::from(buf)), Some(file)))
-                }
-                Err(e) => Some((Err(e), None)),
-            }
-        }
-    })
-}
-
-async fn read_limited(resp: Response, limit: u64, what: &str, registry: &str) -> Result<Vec<u8>, OciError> {
+async fn read_limited(
+    resp: Response,
+    limit: u64,
+    what: &str,
+    registry: &str,
+) -> Result<Vec<u8>, OciError> {
     if let Some(len) = resp.content_length() {
         if len > limit {
-            return Err(OciError::TooLarge { what: what.to_string(), size: len, limit });
+            return Err(OciError::TooLarge {
+                what: what.to_string(),
+                size: len,
+                limit,
+            });
         }
     }
     let mut out = Vec::new();
@@ -707,7 +594,11 @@ async fn read_limited(resp: Response, limit: u64, what: &str, registry: &str) ->
         })?;
         out.extend_from_slice(&chunk);
         if out.len() as u64 > limit {
-            return Err(OciError::TooLarge { what: what.to_string(), size: out.len() as u64, limit });
+            return Err(OciError::TooLarge {
+                what: what.to_string(),
+                size: out.len() as u64,
+                limit,
+            });
         }
     }
     Ok(out)
@@ -719,13 +610,26 @@ mod tests {
 
     #[test]
     fn loopback_is_plain_http() {
-        for r in ["localhost", "localhost:5000", "127.0.0.1:5077", "127.1.2.3", "[::1]:5000", "::1"] {
+        for r in [
+            "localhost",
+            "localhost:5000",
+            "127.0.0.1:5077",
+            "127.1.2.3",
+            "[::1]:5000",
+            "::1",
+        ] {
             assert!(is_loopback(r), "{r}");
         }
-        for r in ["docker.io", "10.0.0.1:5000", "example.com:443", "[fe80::1]:5000"] {
+        for r in [
+            "docker.io",
+            "10.0.0.1:5000",
+            "example.com:443",
+            "[fe80::1]:5000",
+        ] {
             assert!(!is_loopback(r), "{r}");
         }
-        let c = Client::with_docker_config(ClientConfig::default(), DockerConfig::default()).unwrap();
+        let c =
+            Client::with_docker_config(ClientConfig::default(), DockerConfig::default()).unwrap();
         assert_eq!(c.base_url("docker.io"), "https://registry-1.docker.io/v2/");
         assert_eq!(c.base_url("127.0.0.1:5077"), "http://127.0.0.1:5077/v2/");
     }
