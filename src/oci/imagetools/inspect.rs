@@ -128,23 +128,11 @@ async fn template_input(
     want_prov: bool,
     want_sbom: bool,
 ) -> Result<Value, OciError> {
-    let (manifest_v, images) = match manifest {
-        Manifest::Index(idx) => (
-            index_value(idx, fetched),
-            model::load_index_images(store, idx, want_prov, want_sbom).await?,
-        ),
-        Manifest::Image(m) => {
-            let image = model::load_config(store, m).await?;
-            let key = image.platform().normalize().to_string();
-            let pi = model::PlatformImage {
-                key,
-                image,
-                provenance: None,
-                sboms: vec![],
-            };
-            (descriptor_value(&fetched.descriptor()), vec![pi])
-        }
+    let manifest_v = match manifest {
+        Manifest::Index(idx) => index_value(idx, fetched),
+        Manifest::Image(_) => descriptor_value(&fetched.descriptor()),
     };
+    let images = model::load_images(store, fetched, want_prov, want_sbom).await?;
     let (image, prov, sbom) = if let [single] = images.as_slice() {
         (
             image_value(&single.image),

@@ -236,74 +236,154 @@ pub async fn load_image_manifest(
     }
 }
 
-/// Reads the in-toto statements of an attestation manifest: (provenance, SBOMs).
-pub async fn load_attestation(
+/// Annotations naming the image an attestation manifest is about (new name first).
+const REFERENCE_DIGEST_KEYS: [&str; 2] =
+    ["com.docker.reference.digest", annotation::REFERENCE_DIGEST];
+
+fn is_in_toto(media_type: &str) -> bool {
+    media_type == crate::oci::image::media_type::IN_TOTO || is_dsse(media_type)
+}
+
+fn is_dsse(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.in-toto.") && media_type.ends_with("+dsse")
+}
+
+/// The predicate of an in-toto statement (unwrapping a DSSE envelope if needed).
+fn predicate(bytes: &[u8], media_type: &str, what: &str) -> Result<serde_json::Value, OciError> {
+    use base64::Engine as _;
+    let statement = if is_dsse(media_type) {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            payload: String,
+        }
+        let env: Envelope = parse_json(bytes, what)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(env.payload)
+            .map_err(|_| OciError::manifest(what.to_string(), "DSSE payload is not base64"))?
+    } else {
+        bytes.to_vec()
+    };
+    let v: serde_json::Value = parse_json(&statement, what)?;
+    Ok(v.get("predicate")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null))
+}
+
+/// What a walk over an index (or a single manifest) finds.
+#[derive(Default)]
+struct Walk {
+    /// normalised platform -> (image manifest digest, manifest)
+    images: BTreeMap<String, (String, ImageManifest)>,
+    /// image digest -> its attestation manifests
+    refs: BTreeMap<String, Vec<ImageManifest>>,
+}
+
+async fn walk(
     store: &Store<'_>,
-    att: &Descriptor,
+    desc: &Descriptor,
+    fetched: Option<&FetchedManifest>,
+    out: &mut Walk,
+) -> Result<(), OciError> {
+    let Some(kind) = crate::oci::MediaType::parse(&desc.media_type) else {
+        return Ok(()); // not a manifest: nothing to inspect
+    };
+    let owned;
+    let fetched = match fetched {
+        Some(f) => f,
+        None => {
+            owned = store.manifest(&desc.digest).await?;
+            &owned
+        }
+    };
+    match Manifest::parse(&fetched.bytes, kind)? {
+        Manifest::Index(idx) => {
+            for child in &idx.manifests {
+                Box::pin(walk(store, child, None, out)).await?;
+            }
+        }
+        Manifest::Image(m) => {
+            if let Some(subject) = REFERENCE_DIGEST_KEYS
+                .iter()
+                .find_map(|k| desc.annotations.get(*k))
+            {
+                out.refs.entry(subject.clone()).or_default().push(*m);
+                return Ok(());
+            }
+            let platform = match &desc.platform {
+                Some(p) => p.clone(),
+                None => load_config(store, &m).await?.platform(),
+            };
+            let key = if platform.os.is_empty() {
+                "unknown".to_string()
+            } else {
+                platform.normalize().to_string()
+            };
+            out.images.insert(key, (desc.digest.to_string(), *m));
+        }
+    }
+    Ok(())
+}
+
+/// The provenance and SBOM predicates of an image's attestation manifests.
+async fn attestations(
+    store: &Store<'_>,
+    atts: &[ImageManifest],
     want_provenance: bool,
     want_sbom: bool,
 ) -> Result<(Option<serde_json::Value>, Vec<serde_json::Value>), OciError> {
-    let m = load_image_manifest(store, &att.digest).await?;
     let mut provenance = None;
     let mut sboms = Vec::new();
-    for layer in &m.layers {
-        let pt = layer
-            .annotations
-            .get(annotation::PREDICATE_TYPE)
-            .map(String::as_str)
-            .unwrap_or("");
-        let is_prov = pt.starts_with("https://slsa.dev/provenance/");
-        let is_sbom = pt == "https://spdx.dev/Document";
-        if !((is_prov && want_provenance && provenance.is_none()) || (is_sbom && want_sbom)) {
-            continue;
-        }
-        let bytes = store.blob(&layer.digest).await?;
-        let stmt: serde_json::Value = parse_json(&bytes, &format!("attestation {}", layer.digest))?;
-        let pred = stmt
-            .get("predicate")
-            .cloned()
-            .unwrap_or(serde_json::Value::Null);
-        if is_prov {
-            provenance = Some(pred);
-        } else {
-            sboms.push(pred);
+    for att in atts {
+        for layer in att.layers.iter().filter(|l| is_in_toto(&l.media_type)) {
+            let pt = layer
+                .annotations
+                .get(annotation::PREDICATE_TYPE)
+                .map(String::as_str)
+                .unwrap_or("");
+            let prov = want_provenance
+                && provenance.is_none()
+                && pt.starts_with("https://slsa.dev/provenance/");
+            let sbom = want_sbom && pt == "https://spdx.dev/Document";
+            if !(prov || sbom) {
+                continue;
+            }
+            let what = format!("attestation {}", layer.digest);
+            let pred = predicate(&store.blob(&layer.digest).await?, &layer.media_type, &what)?;
+            if prov {
+                provenance = Some(pred);
+            } else {
+                sboms.push(pred);
+            }
         }
     }
     Ok((provenance, sboms))
 }
 
-/// The images of an index (attestations skipped), with their attestations if asked for.
-pub async fn load_index_images(
+/// Every image reachable from `top` (attestation manifests attached to their image, not
+/// listed), sorted by normalised platform, with provenance and SBOM when asked for.
+pub async fn load_images(
     store: &Store<'_>,
-    idx: &ImageIndex,
+    top: &FetchedManifest,
     want_provenance: bool,
     want_sbom: bool,
 ) -> Result<Vec<PlatformImage>, OciError> {
+    let mut found = Walk::default();
+    walk(store, &top.descriptor(), Some(top), &mut found).await?;
     let mut out = Vec::new();
-    for d in idx.manifests.iter().filter(|d| !d.is_attestation()) {
-        let m = load_image_manifest(store, &d.digest).await?;
-        let image = load_config(store, &m).await?;
-        let platform = d.platform.clone().unwrap_or_else(|| image.platform());
-        let key = platform.normalize().to_string();
-        let mut pi = PlatformImage {
-            key,
-            image,
-            provenance: None,
-            sboms: Vec::new(),
-        };
-        if want_provenance || want_sbom {
-            let digest = d.digest.to_string();
-            if let Some(att) = idx
-                .manifests
-                .iter()
-                .find(|a| a.attests() == Some(digest.as_str()))
-            {
-                let (p, s) = load_attestation(store, att, want_provenance, want_sbom).await?;
-                pi.provenance = p;
-                pi.sboms = s;
+    for (key, (digest, m)) in &found.images {
+        let image = load_config(store, m).await?;
+        let (provenance, sboms) = match found.refs.get(digest) {
+            Some(atts) if want_provenance || want_sbom => {
+                attestations(store, atts, want_provenance, want_sbom).await?
             }
-        }
-        out.push(pi);
+            _ => (None, Vec::new()),
+        };
+        out.push(PlatformImage {
+            key: key.clone(),
+            image,
+            provenance,
+            sboms,
+        });
     }
     Ok(out)
 }
