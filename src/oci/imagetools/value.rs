@@ -483,6 +483,49 @@ fn json_value(out: &mut String, v: &Value, depth: usize) {
     }
 }
 
+/// `json.MarshalIndent(v, "", "  ")` of a serde type whose field order follows the Go
+/// struct (keys are written in the order serde produces them).
+pub fn marshal_indent<T: serde::Serialize>(v: &T) -> Result<String, crate::oci::OciError> {
+    let value = serde_json::to_value(v)
+        .map_err(|e| crate::oci::OciError::invalid(format!("encoding JSON: {e}")))?;
+    let mut out = String::new();
+    ordered(&mut out, &value, 0);
+    Ok(out)
+}
+
+fn ordered(out: &mut String, v: &serde_json::Value, depth: usize) {
+    match v {
+        serde_json::Value::String(s) => json_string(out, s),
+        serde_json::Value::Array(a) if !a.is_empty() => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, depth + 1);
+                ordered(out, x, depth + 1);
+            }
+            newline(out, depth);
+            out.push(']');
+        }
+        serde_json::Value::Object(o) if !o.is_empty() => {
+            out.push('{');
+            for (i, (k, x)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, depth + 1);
+                json_string(out, k);
+                out.push_str(": ");
+                ordered(out, x, depth + 1);
+            }
+            newline(out, depth);
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
