@@ -1,0 +1,394 @@
+//! `kiln imagetools` against a real registry (Debian's `docker-registry`):
+//! the buildx conformance corpus (`../shared/conformance/imagetools`), a real push with
+//! cross-repository mounts, and the error paths (unknown repository/tag, bad references,
+//! wrong password).
+//!
+//! The registry address comes from `KILN_IMAGETOOLS_REGISTRY` (default `127.0.0.1:5077`).
+//! When nothing answers there, the test starts its own registry on a free loopback port
+//! and populates it with the corpus images.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DEFAULT_REGISTRY: &str = "127.0.0.1:5077";
+/// Share of the corpus cases that must pass.
+const MIN_PASS_RATIO: f64 = 0.98;
+/// A bcrypt hash of `kiln-test-pass` for the user `kiln` (htpasswd registry).
+const HTPASSWD: &str = "kiln:$2b$12$tjfj8FQrq1iX1liIR4vuwucZVBiOJbsDojOsrQuCFunczU50oKp6W\n";
+
+fn kiln() -> &'static str {
+    env!("CARGO_BIN_EXE_kiln")
+}
+
+fn corpus_dir() -> Option<PathBuf> {
+    let dir = match std::env::var_os("KILN_CONFORMANCE_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/imagetools"),
+    };
+    dir.join("run.sh").exists().then_some(dir)
+}
+
+fn registry_binary() -> Option<PathBuf> {
+    ["docker-registry", "registry"].iter().find_map(|name| {
+        std::env::var_os("PATH")?
+            .to_str()?
+            .split(':')
+            .map(|d| Path::new(d).join(name))
+            .find(|p| p.is_file())
+    })
+}
+
+/// True when `GET http://ADDR/PATH` answers with a status in `ok`.
+fn http_status(addr: &str, path: &str) -> Option<u16> {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+        ])
+        .args(["-H", "Accept: application/vnd.oci.image.index.v1+json"])
+        .arg(format!("http://{addr}{path}"))
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .ok()
+        .filter(|c| *c != 0)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// A registry this test started; killed (by its own handle) when dropped.
+struct Registry {
+    addr: String,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.child {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn start_registry(htpasswd: Option<&str>) -> Result<Registry, String> {
+    let bin = registry_binary().ok_or("docker-registry is not installed")?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut config = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+        dir.path().join("data").display()
+    );
+    if let Some(h) = htpasswd {
+        let path = dir.path().join("htpasswd");
+        std::fs::write(&path, h).map_err(|e| e.to_string())?;
+        config.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: kiln-test\n    path: {}\n",
+            path.display()
+        ));
+    }
+    let cfg_path = dir.path().join("config.yml");
+    std::fs::write(&cfg_path, config).map_err(|e| e.to_string())?;
+    let child = Command::new(bin)
+        .arg("serve")
+        .arg(&cfg_path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start docker-registry: {e}"))?;
+    let reg = Registry {
+        addr: addr.clone(),
+        child: Some(child),
+        _dir: Some(dir),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if http_status(&addr, "/v2/").is_some() {
+            return Ok(reg);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err(format!("docker-registry did not answer on {addr}"))
+}
+
+/// The corpus registry: the configured one if it answers, else one of our own.
+fn corpus_registry(corpus: &Path) -> Result<Registry, String> {
+    let addr =
+        std::env::var("KILN_IMAGETOOLS_REGISTRY").unwrap_or_else(|_| DEFAULT_REGISTRY.into());
+    let reg = if http_status(&addr, "/v2/").is_some() {
+        Registry {
+            addr,
+            child: None,
+            _dir: None,
+        }
+    } else {
+        start_registry(None)?
+    };
+    if http_status(&reg.addr, "/v2/itc/oci-index/manifests/latest") != Some(200) {
+        let mut cmd = Command::new("bash");
+        cmd.arg(corpus.join("populate.sh"))
+            .arg(&reg.addr)
+            .current_dir(corpus);
+        if Command::new("skopeo").arg("--version").output().is_err() {
+            cmd.env("POPULATE_TOOL", "curl");
+        }
+        let out = cmd.output().map_err(|e| format!("populate.sh: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "populate.sh failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    Ok(reg)
+}
+
+fn run_kiln(args: &[&str], docker_config: &Path) -> Output {
+    Command::new(kiln())
+        .args(args)
+        .env("DOCKER_CONFIG", docker_config)
+        .env_remove("CI_REGISTRY")
+        .stdin(Stdio::null())
+        .output()
+        .expect("kiln runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn conformance_push_and_lookup_errors() {
+    let Some(corpus) = corpus_dir() else {
+        eprintln!("SKIP: conformance corpus not found (../shared/conformance/imagetools)");
+        return;
+    };
+    let reg = match corpus_registry(&corpus) {
+        Ok(r) => r,
+        Err(why) => {
+            eprintln!("SKIP: no registry for the corpus: {why}");
+            return;
+        }
+    };
+    let addr = reg.addr.clone();
+
+    // 1. the corpus
+    let out = Command::new("bash")
+        .arg(corpus.join("run.sh"))
+        .arg(kiln())
+        .arg(&addr)
+        .current_dir(&corpus)
+        .output()
+        .expect("run.sh runs");
+    let stdout = text(&out.stdout);
+    let summary = stdout
+        .lines()
+        .rev()
+        .find(|l| l.ends_with(" failed") && l.contains(" passed, "))
+        .unwrap_or_else(|| panic!("no summary from run.sh:\n{stdout}\n{}", text(&out.stderr)));
+    let nums: Vec<f64> = summary
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let (passed, failed) = (nums[0], nums[1]);
+    let ratio = passed / (passed + failed);
+    println!("imagetools conformance: {summary}");
+    assert!(
+        ratio >= MIN_PASS_RATIO,
+        "conformance {summary} is below {MIN_PASS_RATIO}:\n{stdout}"
+    );
+
+    let cfg = tempfile::tempdir().unwrap();
+
+    // 2. a real push: two single-platform images from other repositories -> one index
+    let tag = format!("{addr}/kiln-test/merged:it");
+    let srcs = [
+        format!("{addr}/itc/oci-single:latest"),
+        format!("{addr}/itc/oci-single-arm64:latest"),
+    ];
+    let dry = run_kiln(
+        &[
+            "imagetools",
+            "create",
+            "--dry-run",
+            "-t",
+            &tag,
+            &srcs[0],
+            &srcs[1],
+        ],
+        cfg.path(),
+    );
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let push = run_kiln(
+        &["imagetools", "create", "-t", &tag, &srcs[0], &srcs[1]],
+        cfg.path(),
+    );
+    assert!(push.status.success(), "push failed: {}", text(&push.stderr));
+    let raw = run_kiln(&["imagetools", "inspect", "--raw", &tag], cfg.path());
+    assert!(raw.status.success(), "{}", text(&raw.stderr));
+    let mut expected = raw.stdout.clone();
+    expected.push(b'\n');
+    assert_eq!(
+        text(&expected),
+        text(&dry.stdout),
+        "pushed index differs from --dry-run"
+    );
+    // every platform of the pushed index is readable in the new repository
+    let image = run_kiln(
+        &[
+            "imagetools",
+            "inspect",
+            &tag,
+            "--format",
+            "{{range $p, $i := .Image}}{{$p}} {{end}}",
+        ],
+        cfg.path(),
+    );
+    assert_eq!(
+        text(&image.stdout),
+        "linux/amd64 linux/arm64 ",
+        "{}",
+        text(&image.stderr)
+    );
+    if Command::new("skopeo").arg("--version").output().is_ok() {
+        let sk = Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{tag}"))
+            .output()
+            .unwrap();
+        assert!(sk.status.success(), "skopeo: {}", text(&sk.stderr));
+        assert_eq!(sk.stdout, raw.stdout, "skopeo sees other bytes");
+    }
+
+    // 3. lookups that fail
+    for (reference, want) in [
+        (format!("{addr}/itc/does-not-exist:latest"), "not found"),
+        (format!("{addr}/itc/oci-single:no-such-tag"), "not found"),
+    ] {
+        let out = run_kiln(&["imagetools", "inspect", &reference], cfg.path());
+        assert_eq!(out.status.code(), Some(1));
+        let err = text(&out.stderr);
+        assert!(err.contains(want) && err.contains(&reference), "{err}");
+    }
+}
+
+#[test]
+fn invalid_references_are_refused_without_network() {
+    let cfg = tempfile::tempdir().unwrap();
+    for bad in [
+        "",
+        "127.0.0.1:1/a//b",
+        "127.0.0.1:1/a:bad tag",
+        "127.0.0.1:1/a@sha256:abc",
+        "UPPER/Case",
+    ] {
+        let out = run_kiln(&["imagetools", "inspect", bad], cfg.path());
+        assert_eq!(out.status.code(), Some(1), "{bad:?}");
+        let err = text(&out.stderr);
+        assert!(err.contains("invalid reference format"), "{bad:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let out = run_kiln(
+        &["imagetools", "inspect", "127.0.0.1:1/itc/x:latest"],
+        cfg.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("127.0.0.1:1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_kiln(
+        &[
+            "imagetools",
+            "create",
+            "--dry-run",
+            "-t",
+            "127.0.0.1:1/a:1",
+            "-p",
+            "linux/amd64/v2/x",
+            "127.0.0.1:1/b",
+        ],
+        cfg.path(),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("invalid platform"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn wrong_password_names_registry_and_credential_source() {
+    let reg = match start_registry(Some(HTPASSWD)) {
+        Ok(r) => r,
+        Err(why) => {
+            eprintln!("SKIP: cannot start an htpasswd registry: {why}");
+            return;
+        }
+    };
+    let addr = reg.addr.clone();
+    let cfg = tempfile::tempdir().unwrap();
+    let reference = format!("{addr}/kiln/x:latest");
+
+    // anonymous
+    let out = run_kiln(&["imagetools", "inspect", &reference], cfg.path());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&addr) && err.contains("401") && err.contains("anonymous"),
+        "{err}"
+    );
+
+    // wrong password from the config file
+    use base64::Engine as _;
+    let secret = "not-the-password-9f3a";
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("kiln:{secret}"));
+    let config = cfg.path().join("config.json");
+    std::fs::write(
+        &config,
+        format!(r#"{{"auths":{{"{addr}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let out = run_kiln(&["imagetools", "inspect", &reference], cfg.path());
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&addr) && err.contains("401"), "{err}");
+    assert!(
+        err.contains(&config.display().to_string()),
+        "does not say where: {err}"
+    );
+    assert!(
+        !err.contains(secret) && !err.contains(&auth),
+        "credentials leaked: {err}"
+    );
+
+    // the right password gets through to a plain "not found"
+    let auth = base64::engine::general_purpose::STANDARD.encode("kiln:kiln-test-pass");
+    std::fs::write(
+        &config,
+        format!(r#"{{"auths":{{"{addr}":{{"auth":"{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let out = run_kiln(&["imagetools", "inspect", &reference], cfg.path());
+    let err = text(&out.stderr);
+    assert!(err.contains("not found"), "{err}");
+}
