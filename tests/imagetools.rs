@@ -277,7 +277,54 @@ fn conformance_push_and_lookup_errors() {
         assert_eq!(sk.stdout, raw.stdout, "skopeo sees other bytes");
     }
 
-    // 3. lookups that fail
+    // 3. pull one platform into a layout, check its config, push it back from the layout
+    let layout_dir = tempfile::tempdir().unwrap();
+    let multi3 = format!("{addr}/itc/multi3:latest");
+    let out = run_kiln(&["pull", "--platform", "linux/arm", "--output"], cfg.path());
+    assert!(!out.status.success(), "pull without a reference must fail");
+    let out = Command::new(kiln())
+        .args(["pull", "--platform", "linux/arm", "--output"])
+        .arg(layout_dir.path())
+        .arg(&multi3)
+        .env("DOCKER_CONFIG", cfg.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "pull: {}", text(&out.stderr));
+    let out = run_kiln(
+        &["inspect", "--platform", "linux/arm/v7", &multi3],
+        cfg.path(),
+    );
+    let inspected: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("inspect prints JSON");
+    assert_eq!(inspected[0]["Architecture"], "arm");
+    assert_eq!(inspected[0]["Variant"], "v7");
+    assert_eq!(inspected[0]["Os"], "linux");
+    let layout = kiln::oci::layout::Layout::open(layout_dir.path()).unwrap();
+    let desc = layout.resolve("latest").unwrap();
+    let target: kiln::oci::Reference = format!("{addr}/kiln-test/pushed:v7").parse().unwrap();
+    let from = kiln::oci::Reference::parse(&format!("{addr}/itc/multi3")).unwrap();
+    let client = kiln::oci::Client::new(kiln::oci::ClientConfig::default()).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pushed = rt
+        .block_on(kiln::oci::transfer::push_from_layout(
+            &client,
+            &layout,
+            &desc,
+            &target,
+            &[from],
+        ))
+        .unwrap();
+    assert_eq!(pushed, desc.digest);
+    let raw = run_kiln(
+        &["imagetools", "inspect", "--raw", &target.to_string()],
+        cfg.path(),
+    );
+    assert_eq!(kiln::oci::Digest::sha256(&raw.stdout), desc.digest);
+
+    // 4. lookups that fail
     for (reference, want) in [
         (format!("{addr}/itc/does-not-exist:latest"), "not found"),
         (format!("{addr}/itc/oci-single:no-such-tag"), "not found"),

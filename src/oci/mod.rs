@@ -13,6 +13,7 @@ pub mod layout;
 pub mod platform;
 pub mod reference;
 pub mod registry;
+pub mod transfer;
 
 pub use digest::Digest;
 pub use error::OciError;
