@@ -63,6 +63,9 @@ pub enum OciError {
     },
     #[error("{registry}: request failed: {message}")]
     Transport { registry: String, message: String },
+    /// The connection broke while reading a body (retried by the client).
+    #[error("{registry}: transfer interrupted: {message}")]
+    Interrupted { registry: String, message: String },
     #[error("{what}: {reason}")]
     InvalidManifest { what: String, reason: String },
     #[error("{what}: unsupported media type {media_type:?}")]

@@ -72,6 +72,9 @@ pub async fn inspect(
     input: &str,
     opts: &InspectOptions,
 ) -> Result<Vec<u8>, OciError> {
+    if opts.raw && opts.format.as_deref().is_some_and(|f| !f.is_empty()) {
+        return Err(OciError::invalid("format and raw cannot be used together"));
+    }
     let (store, fetched, name, child_base) =
         if let Some((path, tag, digest)) = parse_layout_ref(input) {
             let layout = Layout::open(&path)?;

@@ -69,6 +69,11 @@ impl Client {
 
     /// Reads a small blob (config, attestation) into memory, verifying its digest.
     pub async fn get_blob(&self, r: &Reference, digest: &Digest) -> Result<Vec<u8>, OciError> {
+        self.retry_interrupted(|| self.get_blob_once(r, digest))
+            .await
+    }
+
+    async fn get_blob_once(&self, r: &Reference, digest: &Digest) -> Result<Vec<u8>, OciError> {
         let resp = self.blob_response(r, digest).await?;
         let what = format!("blob {}@{digest}", r.name());
         let bytes = read_limited(resp, MAX_INLINE_BLOB_SIZE, &what, r.registry()).await?;
@@ -78,7 +83,18 @@ impl Client {
 
     /// Streams a blob into `path` (memory stays flat), verifying the digest; the file is
     /// written under a temporary name and renamed into place only when it is complete.
+    /// A broken transfer is retried from the start.
     pub async fn blob_to_file(
+        &self,
+        r: &Reference,
+        digest: &Digest,
+        path: &Path,
+    ) -> Result<u64, OciError> {
+        self.retry_interrupted(|| self.blob_to_file_once(r, digest, path))
+            .await
+    }
+
+    async fn blob_to_file_once(
         &self,
         r: &Reference,
         digest: &Digest,
@@ -93,7 +109,7 @@ impl Client {
         let mut n = 0u64;
         let mut stream = resp.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| OciError::Transport {
+            let chunk = chunk.map_err(|e| OciError::Interrupted {
                 registry: r.registry().to_string(),
                 message: format!("reading blob {digest}: {}", root_cause(&e)),
             })?;

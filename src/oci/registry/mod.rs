@@ -444,6 +444,29 @@ impl Client {
     /// Fetches a manifest or index by the reference's digest (else tag), verifying the
     /// digest when one was asked for.
     pub async fn get_manifest(&self, r: &Reference) -> Result<FetchedManifest, OciError> {
+        self.retry_interrupted(|| self.get_manifest_once(r)).await
+    }
+
+    /// Runs `op` again (with backoff) when a body transfer was interrupted.
+    pub(crate) async fn retry_interrupted<T, F, Fut>(&self, op: F) -> Result<T, OciError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, OciError>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match op().await {
+                Err(OciError::Interrupted { .. }) if attempt < self.cfg.max_attempts => {
+                    tokio::time::sleep(self.cfg.base_delay * 2u32.saturating_pow(attempt - 1))
+                        .await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn get_manifest_once(&self, r: &Reference) -> Result<FetchedManifest, OciError> {
         let url = self.manifest_url(r, &r.target());
         let scopes = [pull_scope(r.repository())];
         let resp = self
@@ -588,7 +611,7 @@ async fn read_limited(
     let mut out = Vec::new();
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| OciError::Transport {
+        let chunk = chunk.map_err(|e| OciError::Interrupted {
             registry: registry.to_string(),
             message: format!("reading {what}: {}", root_cause(&e)),
         })?;
@@ -605,7 +628,7 @@ async fn read_limited(
 }
 
 #[cfg(test)]
-mod tests {
+mod unit_tests {
     use super::*;
 
     #[test]
@@ -634,3 +657,6 @@ mod tests {
         assert_eq!(c.base_url("127.0.0.1:5077"), "http://127.0.0.1:5077/v2/");
     }
 }
+
+#[cfg(test)]
+mod tests;

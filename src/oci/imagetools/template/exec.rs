@@ -82,18 +82,16 @@ fn index_value(v: &Value, key: &Value) -> Result<Value, String> {
             Ok(entries
                 .as_ref()
                 .and_then(|m| m.get(&k).cloned())
+                // `index` gives the zero value of the element type
                 .unwrap_or(if *iface {
-                    Value::Invalid
+                    Value::Nil
                 } else {
                     Value::Str(String::new())
                 }))
         }
         Value::Json(serde_json::Value::Object(o)) => {
             let k = key_str.ok_or("value has type int; should be string")?;
-            Ok(o.get(&k)
-                .cloned()
-                .map(Value::Json)
-                .unwrap_or(Value::Invalid))
+            Ok(o.get(&k).cloned().map(Value::Json).unwrap_or(Value::Nil))
         }
         Value::Slice(items) => {
             let i = key_int.ok_or("cannot index slice/array with type string")?;
@@ -148,6 +146,40 @@ fn basic_eq(a: &Value, b: &Value) -> bool {
         (Some(x), Some(y)) => x == y,
         _ => false,
     }
+}
+
+/// Go's `fmt.Sprintf` for the verbs templates use: %s %v %d %q %t %%.
+fn sprintf(fmt: &str, args: &[Value]) -> String {
+    let mut out = String::new();
+    let mut args = args.iter();
+    let mut chars = fmt.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some(verb) => match args.next() {
+                Some(v) => match verb {
+                    'q' => {
+                        let mut q = String::new();
+                        crate::oci::imagetools::value::json_string(&mut q, &v.print());
+                        out.push_str(&q);
+                    }
+                    's' | 'v' | 'd' | 't' => out.push_str(&v.print()),
+                    other => out.push_str(&format!("%!{other}({})", v.print())),
+                },
+                None => out.push_str(&format!("%!{verb}(MISSING)")),
+            },
+            None => out.push_str("%!(NOVERB)"),
+        }
+    }
+    let extra: Vec<String> = args.map(|v| v.print()).collect();
+    if !extra.is_empty() {
+        out.push_str(&format!("%!(EXTRA {})", extra.join(", ")));
+    }
+    out
 }
 
 impl Exec {
@@ -245,6 +277,15 @@ impl Exec {
             "len" => {
                 want(1)?;
                 length(&vals[0])
+            }
+            "printf" => {
+                let (fmt, rest) = vals
+                    .split_first()
+                    .ok_or("wrong number of args for printf: want at least 1 got 0")?;
+                let Value::Str(fmt) = fmt.indirect() else {
+                    return Err("printf: format is not a string".into());
+                };
+                Ok(Value::Str(sprintf(fmt, rest)))
             }
             "print" | "println" => {
                 let mut s = String::new();
