@@ -127,11 +127,13 @@ async fn bearer_token_flow_with_basic_credentials() {
     );
     let r = Reference::parse(&format!("{addr}/a/b:1")).unwrap();
     c.get_manifest(&r).await.unwrap();
-    let log = log.lock().unwrap();
-    let token_req = log
-        .iter()
-        .find(|q| q.line.starts_with("GET /token"))
-        .unwrap();
+    let token_req = {
+        let log = log.lock().unwrap();
+        log.iter()
+            .find(|q| q.line.starts_with("GET /token"))
+            .cloned()
+            .unwrap()
+    };
     assert!(
         token_req.line.contains("scope=repository%3Aa%2Fb%3Apull"),
         "{}",
@@ -142,9 +144,10 @@ async fn bearer_token_flow_with_basic_credentials() {
         .auth
         .as_deref()
         .is_some_and(|a| a.starts_with("Basic ")));
-    // the token is cached for the next request
-    drop(log);
+    // the token is cached: one more request, no new token request
+    let before = log.lock().unwrap().len();
     c.get_manifest(&r).await.unwrap();
+    assert_eq!(log.lock().unwrap().len(), before + 1);
 }
 
 #[tokio::test]
