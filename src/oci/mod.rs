@@ -4,6 +4,7 @@
 //! Nothing here prints or exits: every failure is an [`OciError`] value that the CLI turns
 //! into a diagnostic.
 
+pub mod archive;
 pub mod auth;
 pub mod digest;
 pub mod error;
