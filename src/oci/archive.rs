@@ -50,15 +50,15 @@ impl TarOut {
     }
 
     fn dir(&mut self, name: &str) -> Result<(), OciError> {
-        let mut h = header(name, 0, true);
+        let h = header(name, 0, true);
         self.builder
-            .append(&mut h, std::io::empty())
+            .append(&h, std::io::empty())
             .map_err(|e| self.err(e))
     }
 
     fn bytes(&mut self, name: &str, data: &[u8]) -> Result<(), OciError> {
-        let mut h = header(name, data.len() as u64, false);
-        self.builder.append(&mut h, data).map_err(|e| self.err(e))
+        let h = header(name, data.len() as u64, false);
+        self.builder.append(&h, data).map_err(|e| self.err(e))
     }
 
     fn file(&mut self, name: &str, src: &Path) -> Result<(), OciError> {
@@ -68,8 +68,8 @@ impl TarOut {
             .metadata()
             .map_err(|e| OciError::io(format!("reading {}", src.display()), e))?
             .len();
-        let mut h = header(name, len, false);
-        self.builder.append(&mut h, f).map_err(|e| self.err(e))
+        let h = header(name, len, false);
+        self.builder.append(&h, f).map_err(|e| self.err(e))
     }
 
     fn finish(self) -> Result<(), OciError> {
