@@ -7,10 +7,22 @@ use super::image::{Descriptor, Image, ImageManifest, Manifest};
 use super::layout::Layout;
 use super::registry::Client;
 use super::{Digest, OciError, Platform, Reference};
-use futures_util::TryStreamExt as _;
+use futures_util::StreamExt as _;
 
 /// Blobs transferred at the same time.
 pub const PARALLEL_BLOBS: usize = 4;
+
+/// Runs the futures, at most [`PARALLEL_BLOBS`] at a time; the first error wins.
+async fn all_ok<F>(futures: impl Iterator<Item = F>) -> Result<(), OciError>
+where
+    F: std::future::Future<Output = Result<(), OciError>>,
+{
+    let results: Vec<Result<(), OciError>> = futures_util::stream::iter(futures)
+        .buffer_unordered(PARALLEL_BLOBS)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
 
 /// One platform's image as found in a registry.
 #[derive(Debug, Clone)]
@@ -108,27 +120,24 @@ pub async fn pull_to_layout(
 ) -> Result<ResolvedImage, OciError> {
     let img = resolve_image(client, r, platform).await?;
     let repo = Reference::repo(r.registry(), r.repository());
-    futures_util::stream::iter(img.manifest.layers.iter().map(Ok::<_, OciError>))
-        .map_ok(|layer| {
-            let repo = repo.clone();
-            async move {
-                let path = layout.blob_path(&layer.digest);
-                if path.exists() {
-                    return Ok(());
-                }
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| OciError::io(format!("creating {}", dir.display()), e))?;
-                }
-                client
-                    .blob_to_file(&repo, &layer.digest, &path)
-                    .await
-                    .map(|_| ())
+    let downloads = img.manifest.layers.iter().cloned().map(|layer| {
+        let repo = repo.clone();
+        async move {
+            let path = layout.blob_path(&layer.digest);
+            if path.exists() {
+                return Ok(());
             }
-        })
-        .try_buffer_unordered(PARALLEL_BLOBS)
-        .try_collect::<Vec<()>>()
-        .await?;
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| OciError::io(format!("creating {}", dir.display()), e))?;
+            }
+            client
+                .blob_to_file(&repo, &layer.digest, &path)
+                .await
+                .map(|_| ())
+        }
+    });
+    all_ok(downloads).await?;
     layout.write_blob(&img.config_bytes)?;
     layout.write_blob(&img.manifest_bytes)?;
     layout.add_to_index(img.descriptor.clone(), tag)?;
@@ -181,11 +190,10 @@ async fn push_manifest(
         Manifest::Image(m) => {
             let mut blobs = vec![m.config.clone()];
             blobs.extend(m.layers.iter().cloned());
-            futures_util::stream::iter(blobs.iter().map(Ok::<_, OciError>))
-                .map_ok(|b| push_blob(client, layout, target, mount_from, b))
-                .try_buffer_unordered(PARALLEL_BLOBS)
-                .try_collect::<Vec<()>>()
-                .await?;
+            let uploads = blobs
+                .into_iter()
+                .map(|b| async move { push_blob(client, layout, target, mount_from, &b).await });
+            all_ok(uploads).await?;
         }
     }
     let at = target.at_digest(desc.digest.clone());

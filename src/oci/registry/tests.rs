@@ -237,3 +237,32 @@ async fn retries_a_body_cut_short() {
     assert!(m.is_ok(), "{m:?}");
     assert_eq!(log.lock().unwrap().len(), 2);
 }
+
+fn assert_send<T: Send>(_: &T) {}
+
+#[test]
+fn futures_are_send_for_multi_threaded_runtimes() {
+    let c = client();
+    let r = Reference::parse("127.0.0.1:1/a/b:1").unwrap();
+    let d = Digest::sha256(b"");
+    let p = std::path::Path::new("/nonexistent");
+    assert_send(&c.get_manifest(&r));
+    assert_send(&c.head_manifest(&r));
+    assert_send(&c.blob_to_file(&r, &d, p));
+    assert_send(&c.push_blob_file(&r, &d, p));
+    assert_send(&c.mount_blob(&r, &r, &d));
+    assert_send(&c.put_manifest(&r, b"{}", "x"));
+    let layout = crate::oci::layout::Layout::create(tempfile::tempdir().unwrap().path()).unwrap();
+    let desc = crate::oci::Descriptor::new("x", d.clone(), 0);
+    assert_send(&crate::oci::transfer::push_from_layout(
+        &c,
+        &layout,
+        &desc,
+        &r,
+        &[],
+    ));
+    let platform = crate::oci::Platform::host();
+    assert_send(&crate::oci::transfer::pull_to_layout(
+        &c, &r, &platform, &layout, None,
+    ));
+}
