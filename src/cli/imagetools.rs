@@ -72,7 +72,7 @@ fn print(bytes: &[u8]) -> Result<(), Error> {
 }
 
 pub fn run(cmd: ImagetoolsCommand) -> Result<(), Error> {
-    let client = Client::new(ClientConfig::default())?;
+    let client = Client::new(ClientConfig::from_env())?;
     let rt = runtime()?;
     let out = match cmd {
         ImagetoolsCommand::Inspect {

@@ -135,7 +135,7 @@ pub fn login(args: LoginArgs) -> Result<(), Error> {
         identity_token: false,
     };
     let mut config = DockerConfig::load()?;
-    let client = Client::with_docker_config(ClientConfig::default(), config.clone())?;
+    let client = Client::with_docker_config(ClientConfig::from_env(), config.clone())?;
     client.set_credentials(&server, cred.clone());
     runtime()?.block_on(client.ping(&server))?;
     config.store(&server, &cred)?;
@@ -159,7 +159,7 @@ pub fn pull(args: PullArgs) -> Result<(), Error> {
     let p = platform(args.platform.as_deref())?;
     let dir = args.output.unwrap_or_else(default_store);
     let layout = Layout::create(&dir)?;
-    let client = Client::new(ClientConfig::default())?;
+    let client = Client::new(ClientConfig::from_env())?;
     let tag = r.to_string();
     let img = runtime()?.block_on(transfer::pull_to_layout(
         &client,
@@ -181,7 +181,7 @@ pub fn pull(args: PullArgs) -> Result<(), Error> {
 pub fn inspect(args: InspectArgs) -> Result<(), Error> {
     let r = Reference::parse(&args.reference)?.with_default_tag();
     let p = platform(args.platform.as_deref())?;
-    let client = Client::new(ClientConfig::default())?;
+    let client = Client::new(ClientConfig::from_env())?;
     let img = runtime()?.block_on(transfer::resolve_image(&client, &r, &p))?;
     let c = &img.config;
     let mut obj = serde_json::Map::new();

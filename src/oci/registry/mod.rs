@@ -40,6 +40,26 @@ pub struct ClientConfig {
     pub user_agent: String,
 }
 
+/// Comma-separated registries (`host[:port]`) reached over plain HTTP.
+pub const ENV_INSECURE_REGISTRIES: &str = "KILN_INSECURE_REGISTRIES";
+
+impl ClientConfig {
+    /// The defaults plus `$KILN_INSECURE_REGISTRIES`.
+    pub fn from_env() -> ClientConfig {
+        let insecure = std::env::var(ENV_INSECURE_REGISTRIES)
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        ClientConfig {
+            insecure,
+            ..ClientConfig::default()
+        }
+    }
+}
+
 impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
