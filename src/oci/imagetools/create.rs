@@ -476,6 +476,9 @@ pub async fn copy_manifest_blobs(
         client.blob_to_file(from, &b.digest, &tmp).await?;
         let res = client.push_blob_file(to, &b.digest, &tmp).await;
         let _ = std::fs::remove_file(&tmp);
+        if let Some(dir) = tmp.parent() {
+            let _ = std::fs::remove_dir(dir); // only when empty: other transfers may use it
+        }
         res?;
     }
     Ok(())

@@ -136,12 +136,16 @@ async fn template_input(
         Manifest::Image(_) => descriptor_value(&fetched.descriptor()),
     };
     let images = model::load_images(store, fetched, want_prov, want_sbom).await?;
-    let (image, prov, sbom) = if let [single] = images.as_slice() {
-        (
-            image_value(&single.image),
-            provenance_value(&single.provenance),
-            sbom_value(&single.sboms),
-        )
+    // one platform: the values themselves; several: maps keyed by platform
+    let (image, prov, sbom) = if images.len() <= 1 {
+        match images.first() {
+            Some(single) => (
+                image_value(&single.image),
+                provenance_value(&single.provenance),
+                sbom_value(&single.sboms),
+            ),
+            None => (Value::Ptr(None), provenance_value(&None), sbom_value(&[])),
+        }
     } else {
         let mut im = BTreeMap::new();
         let mut pm = BTreeMap::new();

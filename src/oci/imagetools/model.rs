@@ -65,10 +65,11 @@ pub fn index_value(idx: &ImageIndex, fetched: &FetchedManifest) -> Value {
                 "schemaVersion",
                 Value::Int(idx.schema_version as i64),
             ),
-            Field::new(
+            // the index's own mediaType field (omitted when the document has none)
+            Field::omit(
                 "MediaType",
                 "mediaType",
-                Value::str(fetched.media_type.as_str()),
+                Value::str(idx.media_type.clone().unwrap_or_default()),
             ),
             Field::new("Digest", "digest", Value::str(fetched.digest.to_string())),
             Field::new("Size", "size", Value::Int(fetched.bytes.len() as i64)),
