@@ -439,3 +439,79 @@ fn wrong_password_names_registry_and_credential_source() {
     let err = text(&out.stderr);
     assert!(err.contains("not found"), "{err}");
 }
+
+/// The engine for the docker-load test: `$KILN_TEST_DOCKER_HOST`, else `$DOCKER_HOST`,
+/// else the default socket, if it answers.
+fn docker_socket() -> Option<PathBuf> {
+    let host = std::env::var("KILN_TEST_DOCKER_HOST")
+        .or_else(|_| std::env::var("DOCKER_HOST"))
+        .unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let path = PathBuf::from(host.strip_prefix("unix://")?);
+    std::os::unix::net::UnixStream::connect(&path)
+        .ok()
+        .map(|_| path)
+}
+
+#[test]
+fn docker_load_accepts_archives_of_every_platform() {
+    let Some(socket) = docker_socket() else {
+        eprintln!("SKIP: no Docker engine socket answers (set KILN_TEST_DOCKER_HOST=unix://...)");
+        return;
+    };
+    let Some(corpus) = corpus_dir() else {
+        eprintln!("SKIP: conformance corpus not found");
+        return;
+    };
+    // the corpus layout holds multi3 (amd64, arm64, arm/v7): no registry needed
+    let layout = kiln::oci::layout::Layout::open(corpus.join("images/oci")).unwrap();
+    let desc = layout.resolve("itc/multi3:latest").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let archive = tmp.path().join("multi3.tar");
+    let tag = format!("kiln-it/multi3:{}", std::process::id());
+    kiln::oci::archive::write_docker_archive(&layout, &desc, std::slice::from_ref(&tag), &archive)
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let msg = rt
+        .block_on(kiln::oci::docker_engine::load_archive(&socket, &archive))
+        .unwrap();
+    assert!(msg.contains("Loaded image"), "{msg}");
+    let docker = |args: &[&str]| {
+        Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+            .output()
+    };
+    let Ok(out) = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Os}}/{{.Architecture}}/{{.Variant}}",
+        &format!("{tag}-linux-arm-v7"),
+    ]) else {
+        eprintln!("SKIP (partly): no docker CLI to check the loaded images");
+        return;
+    };
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "linux/arm/v7",
+        "{}",
+        text(&out.stderr)
+    );
+    let run = docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        &format!("{tag}-linux-amd64"),
+        "cat",
+        "/etc/itc/hello.txt",
+    ])
+    .unwrap();
+    assert!(run.status.success(), "docker run: {}", text(&run.stderr));
+    for suffix in ["linux-amd64", "linux-arm64", "linux-arm-v7"] {
+        let _ = docker(&["rmi", &format!("{tag}-{suffix}")]);
+    }
+}

@@ -31,6 +31,7 @@
 pub mod archive;
 pub mod auth;
 pub mod digest;
+pub mod docker_engine;
 pub mod error;
 pub mod image;
 pub mod imagetools;
