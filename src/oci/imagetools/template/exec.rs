@@ -28,7 +28,7 @@ fn field(v: &Value, name: &str) -> Result<Value, String> {
         Value::Ptr(None) => Err(format!("nil pointer evaluating {}.{name}", type_name(v))),
         Value::Struct { fields, .. } => {
             for f in fields {
-                if f.name == name && !f.inline {
+                if f.name == name {
                     return Ok(f.value.clone());
                 }
             }
