@@ -179,6 +179,12 @@ fn conformance_push_and_lookup_errors() {
         eprintln!("SKIP: conformance corpus not found (../shared/conformance/imagetools)");
         return;
     };
+    for tool in ["jq", "curl", "bash"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            eprintln!("SKIP: run.sh needs {tool}, which is not installed");
+            return;
+        }
+    }
     let reg = match corpus_registry(&corpus) {
         Ok(r) => r,
         Err(why) => {
