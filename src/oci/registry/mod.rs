@@ -164,6 +164,7 @@ impl Client {
         let http = reqwest::Client::builder()
             .user_agent(cfg.user_agent.clone())
             .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(120))
             .redirect(reqwest::redirect::Policy::limited(10))
             .build()
             .map_err(|e| OciError::Transport {
