@@ -176,6 +176,27 @@ pub struct ImageManifest {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl ImageManifest {
+    /// A new manifest of `kind` (OCI by default; Docker media types on request).
+    pub fn new(kind: MediaType, config: Descriptor, layers: Vec<Descriptor>) -> ImageManifest {
+        ImageManifest {
+            schema_version: 2,
+            media_type: Some(kind.as_str().to_string()),
+            artifact_type: None,
+            config,
+            layers,
+            subject: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// The bytes kiln writes for a manifest, index or config: compact JSON in Go field order
+/// with sorted maps, so the same value always gives the same digest.
+pub fn to_canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>, OciError> {
+    serde_json::to_vec(value).map_err(|e| OciError::invalid(format!("encoding JSON: {e}")))
+}
+
 /// An image index (OCI) or manifest list (Docker).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ImageIndex {
@@ -486,6 +507,26 @@ mod tests {
         // Go field order on output
         let out = serde_json::to_string(&idx.manifests[1]).unwrap();
         assert!(out.find("annotations").unwrap() < out.find("platform").unwrap());
+    }
+
+    #[test]
+    fn writes_the_same_bytes_for_the_same_value() {
+        let d = Digest::sha256(b"x");
+        let mut layer = Descriptor::new(media_type::OCI_LAYER_GZIP, d.clone(), 1);
+        layer.annotations.insert("b".into(), "2".into());
+        layer.annotations.insert("a".into(), "1".into());
+        let m = ImageManifest::new(
+            MediaType::OciManifest,
+            Descriptor::new(media_type::OCI_CONFIG, d, 1),
+            vec![layer],
+        );
+        let a = to_canonical_json(&m).unwrap();
+        assert_eq!(a, to_canonical_json(&m.clone()).unwrap());
+        let text = String::from_utf8(a).unwrap();
+        assert!(text.starts_with(r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":"#));
+        assert!(text.contains(r#""annotations":{"a":"1","b":"2"}"#));
+        let back: ImageManifest = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, m);
     }
 
     #[test]
