@@ -266,3 +266,52 @@ fn futures_are_send_for_multi_threaded_runtimes() {
         &c, &r, &platform, &layout, None,
     ));
 }
+
+#[tokio::test]
+async fn a_failed_push_publishes_no_manifest_or_tag() {
+    // blobs are missing, uploads start, and every upload PUT fails with 503
+    let (addr, log) = serve(Arc::new(|_, req| {
+        let l = &req.line;
+        if l.starts_with("HEAD ") {
+            (404, vec![], vec![])
+        } else if l.starts_with("POST ") {
+            (
+                202,
+                vec![("Location".into(), "/v2/a/b/blobs/uploads/u1".into())],
+                vec![],
+            )
+        } else {
+            (503, vec![], vec![])
+        }
+    }))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let layout = crate::oci::layout::Layout::create(dir.path()).unwrap();
+    let layer = layout.write_blob(b"layer").unwrap();
+    let cfg = layout.write_blob(b"{}").unwrap();
+    let m = crate::oci::image::ImageManifest::new(
+        MediaType::OciManifest,
+        Descriptor::new(media_type::OCI_CONFIG, cfg, 2),
+        vec![Descriptor::new(media_type::OCI_LAYER_GZIP, layer, 5)],
+    );
+    let bytes = crate::oci::image::to_canonical_json(&m).unwrap();
+    let md = layout.write_blob(&bytes).unwrap();
+    let desc = Descriptor::new(media_type::OCI_MANIFEST, md, bytes.len() as i64);
+    let target = Reference::parse(&format!("{addr}/a/b:v1")).unwrap();
+    let err = crate::oci::transfer::push_from_layout(&client(), &layout, &desc, &target, &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, OciError::Status { status: 503, .. }), "{err}");
+    let log = log.lock().unwrap();
+    assert!(
+        log.iter()
+            .filter(|r| r.line.starts_with("PUT /v2/a/b/blobs/"))
+            .count()
+            >= 4,
+        "retried"
+    );
+    assert!(
+        !log.iter().any(|r| r.line.contains("/manifests/")),
+        "a manifest was pushed"
+    );
+}
