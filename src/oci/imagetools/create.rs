@@ -11,7 +11,7 @@ use crate::oci::registry::{Client, FetchedManifest};
 use crate::oci::{Digest, OciError, Platform, Reference};
 use std::collections::BTreeSet;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CreateOptions {
     pub sources: Vec<String>,
     /// Contents of `-f FILE`s, each a source.
@@ -22,6 +22,21 @@ pub struct CreateOptions {
     pub annotations: Vec<String>,
     pub platforms: Vec<String>,
     pub prefer_index: bool,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            sources: Vec::new(),
+            file_sources: Vec::new(),
+            tags: Vec::new(),
+            dry_run: false,
+            append: false,
+            annotations: Vec::new(),
+            platforms: Vec::new(),
+            prefer_index: true,
+        }
+    }
 }
 
 /// One source as given: a reference, a digest or a JSON descriptor.
@@ -522,4 +537,59 @@ async fn ensure_manifest(
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sources_like_buildx() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert!(parse_source(&d).unwrap().desc.is_some());
+        assert!(
+            parse_source(&format!("{d}\n")).is_err(),
+            "a trailing newline breaks a digest"
+        );
+        assert!(parse_source("sha256:abc").is_err());
+        assert!(parse_source("r.io/a:1").unwrap().reference.is_some());
+        let j = format!(
+            r#"{{"digest":"{d}","size":3,"platform":{{"os":"linux","architecture":"arm64"}}}}"#
+        );
+        let s = parse_source(&j).unwrap();
+        assert_eq!(s.desc.unwrap().size, 3);
+        assert!(parse_source("{not json").is_err());
+        assert!(parse_source("Bad//ref").is_err());
+    }
+
+    #[test]
+    fn parses_annotations() {
+        let a = parse_annotation("index:org.opencontainers.image.title=t=x").unwrap();
+        assert_eq!(
+            (a.kind.as_str(), a.key.as_str(), a.value.as_str()),
+            ("index", "org.opencontainers.image.title", "t=x")
+        );
+        let a = parse_annotation("manifest-descriptor[linux/arm64]:k=v").unwrap();
+        assert_eq!(a.platform.unwrap().to_string(), "linux/arm64");
+        assert_eq!(parse_annotation("k=v").unwrap().kind, "");
+        assert!(parse_annotation("nokey").is_err());
+        assert!(parse_annotation("bogus:k=v").is_err());
+        assert!(parse_annotation("index[linux/arm64:k=v").is_err());
+    }
+
+    #[test]
+    fn merges_descriptors_given_by_the_user() {
+        let d = Digest::sha256(b"m");
+        let found = Descriptor::new(MediaType::OciManifest.as_str(), d.clone(), 10);
+        let mut given = Descriptor::new("", d, 3);
+        assert!(matches!(
+            merge_desc(found.clone(), Some(given.clone())),
+            Err(OciError::SizeMismatch { .. })
+        ));
+        given.size = 0;
+        given.platform = Some(Platform::new("linux", "arm64", "v8"));
+        let m = merge_desc(found, Some(given)).unwrap();
+        assert_eq!(m.size, 10);
+        assert_eq!(m.platform.unwrap().variant, "v8");
+    }
 }
