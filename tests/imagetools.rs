@@ -306,7 +306,7 @@ fn conformance_push_and_lookup_errors() {
     assert_eq!(inspected[0]["Variant"], "v7");
     assert_eq!(inspected[0]["Os"], "linux");
     let layout = kiln::oci::layout::Layout::open(layout_dir.path()).unwrap();
-    let desc = layout.resolve("latest").unwrap();
+    let desc = layout.resolve(&multi3).unwrap();
     let target: kiln::oci::Reference = format!("{addr}/kiln-test/pushed:v7").parse().unwrap();
     let from = kiln::oci::Reference::parse(&format!("{addr}/itc/multi3")).unwrap();
     let client = kiln::oci::Client::new(kiln::oci::ClientConfig::default()).unwrap();

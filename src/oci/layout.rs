@@ -129,8 +129,9 @@ impl Layout {
             .map_err(|e| OciError::io(format!("writing {}", path.display()), e))
     }
 
-    /// Resolves a tag (`ref.name` annotation, also matched as `*:tag`) to a descriptor.
-    pub fn resolve(&self, tag: &str) -> Result<Descriptor, OciError> {
+    /// Resolves a name (the `org.opencontainers.image.ref.name` annotation, matched
+    /// exactly) to a descriptor.
+    pub fn resolve(&self, name: &str) -> Result<Descriptor, OciError> {
         let index = self.index()?;
         index
             .manifests
@@ -138,11 +139,11 @@ impl Layout {
             .find(|d| {
                 d.annotations
                     .get(annotation::REF_NAME)
-                    .is_some_and(|n| n == tag || n.rsplit_once(':').is_some_and(|(_, t)| t == tag))
+                    .is_some_and(|n| n == name)
             })
             .cloned()
             .ok_or_else(|| OciError::NotFound {
-                reference: format!("{}:{tag}", self.root.display()),
+                reference: format!("{}:{name}", self.root.display()),
             })
     }
 
