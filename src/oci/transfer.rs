@@ -228,3 +228,84 @@ pub async fn push_from_layout(
     }
     Ok(desc.digest.clone())
 }
+
+/// Copies one blob between repositories: present already, mounted (same registry), or
+/// streamed through a temporary file (memory stays flat).
+pub async fn copy_blob(
+    client: &Client,
+    from: &Reference,
+    to: &Reference,
+    digest: &Digest,
+) -> Result<(), OciError> {
+    if client.blob_exists(to, digest).await?.is_some()
+        || client.mount_blob(to, from, digest).await?
+    {
+        return Ok(());
+    }
+    let dir = std::env::temp_dir().join(format!("kiln-blob-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| OciError::io(format!("creating {}", dir.display()), e))?;
+    let tmp = dir.join(digest.encoded());
+    let res = match client.blob_to_file(from, digest, &tmp).await {
+        Ok(_) => client.push_blob_file(to, digest, &tmp).await,
+        Err(e) => Err(e),
+    };
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_dir(&dir); // only when empty: other transfers may use it
+    res
+}
+
+/// Copies the config and layers of the image manifest `bytes` from `from` to `to`.
+pub async fn copy_image_blobs(
+    client: &Client,
+    from: &Reference,
+    to: &Reference,
+    bytes: &[u8],
+) -> Result<(), OciError> {
+    let m: ImageManifest = serde_json::from_slice(bytes)
+        .map_err(|e| OciError::manifest("manifest", format!("invalid JSON: {e}")))?;
+    let blobs: Vec<Digest> = std::iter::once(&m.config)
+        .chain(m.layers.iter())
+        .map(|d| d.digest.clone())
+        .collect();
+    all_ok(
+        blobs
+            .into_iter()
+            .map(|d| async move { copy_blob(client, from, to, &d).await }),
+    )
+    .await
+}
+
+/// Makes the manifest or index `digest` of `from` present in `to`: children and blobs
+/// first, the manifest itself (by digest) last.
+pub async fn copy_manifest(
+    client: &Client,
+    from: &Reference,
+    to: &Reference,
+    digest: &Digest,
+) -> Result<(), OciError> {
+    if client
+        .head_manifest(&to.at_digest(digest.clone()))
+        .await?
+        .is_some()
+    {
+        return Ok(());
+    }
+    let fetched = client.get_manifest(&from.at_digest(digest.clone())).await?;
+    match Manifest::parse(&fetched.bytes, fetched.media_type)? {
+        Manifest::Index(idx) => {
+            for d in &idx.manifests {
+                Box::pin(copy_manifest(client, from, to, &d.digest)).await?;
+            }
+        }
+        Manifest::Image(_) => copy_image_blobs(client, from, to, &fetched.bytes).await?,
+    }
+    client
+        .put_manifest(
+            &to.at_digest(digest.clone()),
+            &fetched.bytes,
+            fetched.media_type.as_str(),
+        )
+        .await?;
+    Ok(())
+}

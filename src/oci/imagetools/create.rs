@@ -8,7 +8,7 @@ use super::value::marshal_indent as go_json;
 use super::Store;
 use crate::oci::image::{Descriptor, ImageIndex, Manifest, MediaType};
 use crate::oci::registry::{Client, FetchedManifest};
-use crate::oci::{Digest, OciError, Platform, Reference};
+use crate::oci::{transfer, Digest, OciError, Platform, Reference};
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone)]
@@ -451,7 +451,7 @@ async fn push(client: &Client, tags: &[Reference], c: &Combined) -> Result<(), O
         if c.is_index {
             for d in &children {
                 if let Some(from) = source_of(&d.digest) {
-                    ensure_manifest(client, &from, &target, &d.digest).await?;
+                    transfer::copy_manifest(client, &from, &target, &d.digest).await?;
                 }
             }
             for d in &children {
@@ -463,79 +463,10 @@ async fn push(client: &Client, tags: &[Reference], c: &Combined) -> Result<(), O
                 }
             }
         } else if let Some((_, from)) = c.sources.first() {
-            copy_manifest_blobs(client, from, &target, &c.bytes).await?;
+            transfer::copy_image_blobs(client, from, &target, &c.bytes).await?;
         }
         client.put_manifest(&tag, &c.bytes, &c.media_type).await?;
     }
-    Ok(())
-}
-
-/// Copies the blobs a manifest refers to into `to` (mount first, upload as fallback).
-pub async fn copy_manifest_blobs(
-    client: &Client,
-    from: &Reference,
-    to: &Reference,
-    bytes: &[u8],
-) -> Result<(), OciError> {
-    let m: crate::oci::ImageManifest = parse_json(bytes, "manifest")?;
-    let mut blobs = vec![m.config.clone()];
-    blobs.extend(m.layers.iter().cloned());
-    for b in blobs {
-        if client.blob_exists(to, &b.digest).await?.is_some() {
-            continue;
-        }
-        if client.mount_blob(to, from, &b.digest).await? {
-            continue;
-        }
-        let tmp = tempfile_path(&b.digest)?;
-        client.blob_to_file(from, &b.digest, &tmp).await?;
-        let res = client.push_blob_file(to, &b.digest, &tmp).await;
-        let _ = std::fs::remove_file(&tmp);
-        if let Some(dir) = tmp.parent() {
-            let _ = std::fs::remove_dir(dir); // only when empty: other transfers may use it
-        }
-        res?;
-    }
-    Ok(())
-}
-
-fn tempfile_path(d: &Digest) -> Result<std::path::PathBuf, OciError> {
-    let dir = std::env::temp_dir().join(format!("kiln-blob-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| OciError::io(format!("creating {}", dir.display()), e))?;
-    Ok(dir.join(d.encoded()))
-}
-
-/// Makes the manifest `digest` (from `from`) present in `to`, children and blobs first.
-async fn ensure_manifest(
-    client: &Client,
-    from: &Reference,
-    to: &Reference,
-    digest: &Digest,
-) -> Result<(), OciError> {
-    if client
-        .head_manifest(&to.at_digest(digest.clone()))
-        .await?
-        .is_some()
-    {
-        return Ok(());
-    }
-    let fetched = client.get_manifest(&from.at_digest(digest.clone())).await?;
-    match Manifest::parse(&fetched.bytes, fetched.media_type)? {
-        Manifest::Index(idx) => {
-            for d in &idx.manifests {
-                Box::pin(ensure_manifest(client, from, to, &d.digest)).await?;
-            }
-        }
-        Manifest::Image(_) => copy_manifest_blobs(client, from, to, &fetched.bytes).await?,
-    }
-    client
-        .put_manifest(
-            &to.at_digest(digest.clone()),
-            &fetched.bytes,
-            fetched.media_type.as_str(),
-        )
-        .await?;
     Ok(())
 }
 
