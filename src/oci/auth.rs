@@ -145,8 +145,18 @@ impl DockerConfig {
         registry: &str,
     ) -> Result<(Option<Credential>, CredSource), OciError> {
         if let Some(helper) = self.helper_for(registry) {
-            if let Some(c) = helper_get(&helper, &config_key(registry))? {
-                return Ok((Some(c), CredSource::Helper(helper)));
+            match helper_get(&helper, &config_key(registry)) {
+                Ok(Some(c)) => return Ok((Some(c), CredSource::Helper(helper))),
+                Ok(None) => {}
+                // a helper named in the config but not installed: go on without it
+                Err(OciError::CredentialHelper { message, .. })
+                    if message.starts_with("cannot run") =>
+                {
+                    tracing::warn!(
+                        "docker-credential-{helper} is not installed; ignoring it for {registry}"
+                    );
+                }
+                Err(e) => return Err(e),
             }
         }
         let source = CredSource::ConfigFile(self.path.clone().unwrap_or_default());
@@ -514,5 +524,20 @@ mod tests {
         );
         let mut again = again;
         assert!(again.erase("new.example").unwrap());
+    }
+
+    #[test]
+    fn a_missing_helper_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"credsStore":"kiln-no-such-helper","auths":{"r.example":{"auth":"dTpw"}}}"#,
+        )
+        .unwrap();
+        let cfg = DockerConfig::load_from(&path).unwrap();
+        let (c, src) = cfg.credentials("r.example").unwrap();
+        assert_eq!(c.unwrap().username, "u");
+        assert!(matches!(src, CredSource::ConfigFile(_)));
     }
 }
