@@ -444,6 +444,91 @@ fn wrong_password_names_registry_and_credential_source() {
     let out = run_kiln(&["imagetools", "inspect", &reference], cfg.path());
     let err = text(&out.stderr);
     assert!(err.contains("not found"), "{err}");
+
+    // credentials from a credential helper (credHelpers), wrong then right
+    let bin = tempfile::tempdir().unwrap();
+    let helper = bin.path().join("docker-credential-kilntest");
+    let path = format!(
+        "{}:{}",
+        bin.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    std::fs::write(
+        &config,
+        format!(r#"{{"credHelpers":{{"{addr}":"kilntest"}}}}"#),
+    )
+    .unwrap();
+    for (pass, ok) in [(secret, false), ("kiln-test-pass", true)] {
+        let script = format!(
+            "#!/bin/sh\ncat >/dev/null\necho '{{\"Username\":\"kiln\",\"Secret\":\"{pass}\"}}'\n"
+        );
+        std::fs::write(&helper, script).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = Command::new(kiln())
+            .args(["imagetools", "inspect", &reference])
+            .env("DOCKER_CONFIG", cfg.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let err = text(&out.stderr);
+        if ok {
+            assert!(err.contains("not found"), "{err}");
+        } else {
+            assert!(
+                err.contains("401") && err.contains("docker-credential-kilntest"),
+                "{err}"
+            );
+            assert!(!err.contains(pass), "{err}");
+        }
+    }
+
+    // kiln login refuses the wrong password and stores the right one; logout removes it
+    std::fs::remove_file(&config).unwrap();
+    let login = |password: &str| {
+        let mut child = Command::new(kiln())
+            .args(["login", "-u", "kiln", "--password-stdin", &addr])
+            .env("DOCKER_CONFIG", cfg.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(format!("{password}\n").as_bytes()).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let out = login(secret);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains(secret), "{}", text(&out.stderr));
+    assert!(!config.exists(), "a refused login must not be stored");
+    let out = login("kiln-test-pass");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "Login Succeeded\n");
+    let stored = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        stored.contains(&addr) && stored.contains("auths"),
+        "{stored}"
+    );
+    let out = run_kiln(&["imagetools", "inspect", &reference], cfg.path());
+    assert!(
+        text(&out.stderr).contains("not found"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run_kiln(&["logout", &addr], cfg.path());
+    assert_eq!(
+        text(&out.stdout),
+        format!("Removing login credentials for {addr}\n")
+    );
+    let out = run_kiln(&["imagetools", "inspect", &reference], cfg.path());
+    assert!(
+        text(&out.stderr).contains("anonymous"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// The engine for the docker-load test: `$KILN_TEST_DOCKER_HOST`, else `$DOCKER_HOST`,
