@@ -7,7 +7,7 @@ use crate::oci::image::{
     annotation, Descriptor, History, Image, ImageIndex, ImageManifest, Manifest,
 };
 use crate::oci::registry::FetchedManifest;
-use crate::oci::{Digest, OciError, Platform};
+use crate::oci::{OciError, Platform};
 use std::collections::BTreeMap;
 
 pub fn platform_value(p: &Platform) -> Value {
@@ -221,20 +221,6 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> R
 pub async fn load_config(store: &Store<'_>, manifest: &ImageManifest) -> Result<Image, OciError> {
     let bytes = store.blob(&manifest.config.digest).await?;
     parse_json(&bytes, &format!("image config {}", manifest.config.digest))
-}
-
-pub async fn load_image_manifest(
-    store: &Store<'_>,
-    digest: &Digest,
-) -> Result<ImageManifest, OciError> {
-    let m = store.manifest(digest).await?;
-    match Manifest::parse(&m.bytes, m.media_type)? {
-        Manifest::Image(im) => Ok(*im),
-        Manifest::Index(_) => Err(OciError::manifest(
-            format!("manifest {digest}"),
-            "expected an image manifest, found an index",
-        )),
-    }
 }
 
 /// Annotations naming the image an attestation manifest is about (new name first).
