@@ -60,16 +60,19 @@ pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 fn print(bytes: &[u8]) -> Result<(), Error> {
     let mut out = std::io::stdout().lock();
-    out.write_all(bytes)
-        .and_then(|_| out.flush())
-        .map_err(|e| Error::Io {
-            context: "writing to stdout".into(),
-            source: e,
-        })
+    match out.write_all(bytes).and_then(|_| out.flush()) {
+        // the reader went away (`| head`): nothing left to say
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+    .map_err(|e| Error::Io {
+        context: "writing to stdout".into(),
+        source: e,
+    })
 }
 
 pub fn run(cmd: ImagetoolsCommand) -> Result<(), Error> {
-    let client = Client::new(ClientConfig::default())?;
+    let client = Client::new(ClientConfig::from_env())?;
     let rt = runtime()?;
     let out = match cmd {
         ImagetoolsCommand::Inspect {

@@ -7,6 +7,7 @@ mod builder;
 mod cache;
 mod ci;
 mod imagetools;
+mod registry;
 mod setup;
 
 use crate::error::{Error, ExitCode};
@@ -54,6 +55,14 @@ pub enum Command {
     /// Prepare this machine (QEMU user emulation for foreign platforms)
     #[command(subcommand)]
     Setup(setup::SetupCommand),
+    /// Log in to a registry (writes the Docker config file)
+    Login(registry::LoginArgs),
+    /// Log out from a registry
+    Logout(registry::LogoutArgs),
+    /// Pull one platform's image into an OCI layout
+    Pull(registry::PullArgs),
+    /// Show an image's config (Architecture, Variant, Os, ...) as `docker inspect` does
+    Inspect(registry::InspectArgs),
 }
 
 /// Runs the CLI: parse, dispatch, render any error, return the exit code.
@@ -67,6 +76,10 @@ pub fn main() -> std::process::ExitCode {
         Command::Cache(cmd) => cache::run(cmd),
         Command::Ci(cmd) => ci::run(cmd),
         Command::Setup(cmd) => setup::run(cmd),
+        Command::Login(args) => registry::login(args),
+        Command::Logout(args) => registry::logout(args),
+        Command::Pull(args) => registry::pull(args),
+        Command::Inspect(args) => registry::inspect(args),
     };
     match result {
         Ok(()) => ExitCode::Success.into(),

@@ -46,7 +46,10 @@ pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 
 /// The config-file key for a registry host.
 pub fn config_key(registry: &str) -> String {
-    if registry == "docker.io" || registry == "index.docker.io" || registry == "registry-1.docker.io" {
+    if registry == "docker.io"
+        || registry == "index.docker.io"
+        || registry == "registry-1.docker.io"
+    {
         DOCKER_HUB_KEY.to_string()
     } else {
         registry.to_string()
@@ -103,7 +106,10 @@ impl DockerConfig {
     }
 
     fn str_field(&self, key: &str) -> Option<&str> {
-        self.raw.get(key).and_then(|v| v.as_str()).filter(|s| !s.is_empty())
+        self.raw
+            .get(key)
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
     }
 
     /// The credential helper for a registry, if any (`credHelpers`, then `credsStore`).
@@ -134,17 +140,34 @@ impl DockerConfig {
     }
 
     /// Credentials for `registry` and where they came from.
-    pub fn credentials(&self, registry: &str) -> Result<(Option<Credential>, CredSource), OciError> {
+    pub fn credentials(
+        &self,
+        registry: &str,
+    ) -> Result<(Option<Credential>, CredSource), OciError> {
         if let Some(helper) = self.helper_for(registry) {
-            if let Some(c) = helper_get(&helper, &config_key(registry))? {
-                return Ok((Some(c), CredSource::Helper(helper)));
+            match helper_get(&helper, &config_key(registry)) {
+                Ok(Some(c)) => return Ok((Some(c), CredSource::Helper(helper))),
+                Ok(None) => {}
+                // a helper named in the config but not installed: go on without it
+                Err(OciError::CredentialHelper { message, .. })
+                    if message.starts_with("cannot run") =>
+                {
+                    tracing::warn!(
+                        "docker-credential-{helper} is not installed; ignoring it for {registry}"
+                    );
+                }
+                Err(e) => return Err(e),
             }
         }
         let source = CredSource::ConfigFile(self.path.clone().unwrap_or_default());
         let Some(entry) = self.auth_entry(registry) else {
             return Ok((None, CredSource::Anonymous));
         };
-        if let Some(tok) = entry.get("identitytoken").and_then(|v| v.as_str()).filter(|s| !s.is_empty()) {
+        if let Some(tok) = entry
+            .get("identitytoken")
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+        {
             let username = entry
                 .get("username")
                 .and_then(|v| v.as_str())
@@ -163,7 +186,11 @@ impl DockerConfig {
             path: self.path.clone().unwrap_or_default().display().to_string(),
             message: format!("auths entry for {registry}: {m}"),
         };
-        if let Some(auth) = entry.get("auth").and_then(|v| v.as_str()).filter(|s| !s.is_empty()) {
+        if let Some(auth) = entry
+            .get("auth")
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+        {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(auth.trim())
                 .map_err(|_| bad("\"auth\" is not valid base64"))?;
@@ -206,8 +233,11 @@ impl DockerConfig {
             run_helper(&helper, "store", &payload.to_string())?;
             return self.save();
         }
-        let auth = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", cred.username, cred.secret.expose()));
+        let auth = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            cred.username,
+            cred.secret.expose()
+        ));
         let auths = self
             .raw
             .entry("auths")
@@ -237,7 +267,9 @@ impl DockerConfig {
 
     fn save(&self) -> Result<(), OciError> {
         let Some(path) = &self.path else {
-            return Err(OciError::invalid("no place for the Docker config file: set $DOCKER_CONFIG or $HOME"));
+            return Err(OciError::invalid(
+                "no place for the Docker config file: set $DOCKER_CONFIG or $HOME",
+            ));
         };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
@@ -302,7 +334,9 @@ pub fn helper_get(helper: &str, server: &str) -> Result<Option<Credential>, OciE
     let out = match run_helper(helper, "get", server) {
         Ok(o) => o,
         Err(OciError::CredentialHelper { message, .. })
-            if message.to_ascii_lowercase().contains("credentials not found") =>
+            if message
+                .to_ascii_lowercase()
+                .contains("credentials not found") =>
         {
             return Ok(None)
         }
@@ -423,7 +457,10 @@ pub fn parse_challenge(header: &str) -> Option<Challenge> {
 /// The `Authorization: Basic ...` value for a credential.
 pub fn basic_header(c: &Credential) -> String {
     let raw = format!("{}:{}", c.username, c.secret.expose());
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
 }
 
 #[cfg(test)]
@@ -460,13 +497,47 @@ mod tests {
         assert_eq!(c.secret.expose(), "hunter2");
         assert!(!format!("{c:?}").contains("hunter2"));
         assert!(matches!(src, CredSource::ConfigFile(_)));
-        assert_eq!(cfg.credentials("docker.io").unwrap().0.unwrap().username, "d");
+        assert_eq!(
+            cfg.credentials("docker.io").unwrap().0.unwrap().username,
+            "d"
+        );
         assert_eq!(cfg.credentials("other:1").unwrap().1, CredSource::Anonymous);
         let mut cfg = cfg;
-        cfg.store("new.example", &Credential { username: "u".into(), secret: Secret::new("p"), identity_token: false }).unwrap();
+        cfg.store(
+            "new.example",
+            &Credential {
+                username: "u".into(),
+                secret: Secret::new("p"),
+                identity_token: false,
+            },
+        )
+        .unwrap();
         let again = DockerConfig::load_from(&path).unwrap();
-        assert_eq!(again.credentials("new.example").unwrap().0.unwrap().username, "u");
+        assert_eq!(
+            again
+                .credentials("new.example")
+                .unwrap()
+                .0
+                .unwrap()
+                .username,
+            "u"
+        );
         let mut again = again;
         assert!(again.erase("new.example").unwrap());
+    }
+
+    #[test]
+    fn a_missing_helper_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            r#"{"credsStore":"kiln-no-such-helper","auths":{"r.example":{"auth":"dTpw"}}}"#,
+        )
+        .unwrap();
+        let cfg = DockerConfig::load_from(&path).unwrap();
+        let (c, src) = cfg.credentials("r.example").unwrap();
+        assert_eq!(c.unwrap().username, "u");
+        assert!(matches!(src, CredSource::ConfigFile(_)));
     }
 }

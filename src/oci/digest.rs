@@ -131,7 +131,12 @@ mod tests {
             d.verify("x", b"a"),
             Err(OciError::DigestMismatch { .. })
         ));
-        for bad in ["sha256:abc", "md5:d41d8cd98f00b204e9800998ecf8427e", "nocolon", "sha256:"] {
+        for bad in [
+            "sha256:abc",
+            "md5:d41d8cd98f00b204e9800998ecf8427e",
+            "nocolon",
+            "sha256:",
+        ] {
             assert!(Digest::parse(bad).is_err(), "{bad}");
         }
         let upper = format!("sha256:{}", "A".repeat(64));

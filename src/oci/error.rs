@@ -40,7 +40,9 @@ pub enum OciError {
     InvalidPlatform { input: String, reason: String },
     #[error("{reference}: not found")]
     NotFound { reference: String },
-    #[error("{registry}: authentication required or refused (401 Unauthorized), using {source_desc}")]
+    #[error(
+        "{registry}: authentication required or refused (401 Unauthorized), using {source_desc}"
+    )]
     Unauthorized {
         registry: String,
         source_desc: CredSource,
@@ -61,6 +63,9 @@ pub enum OciError {
     },
     #[error("{registry}: request failed: {message}")]
     Transport { registry: String, message: String },
+    /// The connection broke while reading a body (retried by the client).
+    #[error("{registry}: transfer interrupted: {message}")]
+    Interrupted { registry: String, message: String },
     #[error("{what}: {reason}")]
     InvalidManifest { what: String, reason: String },
     #[error("{what}: unsupported media type {media_type:?}")]

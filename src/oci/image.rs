@@ -93,15 +93,27 @@ pub struct Descriptor {
     pub digest: Digest,
     #[serde(default)]
     pub size: i64,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub urls: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub annotations: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<Platform>,
-    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_type: Option<String>,
 }
 
@@ -129,7 +141,9 @@ impl Descriptor {
     /// The digest of the image an attestation manifest is about.
     pub fn attests(&self) -> Option<&str> {
         if self.is_attestation() {
-            self.annotations.get(annotation::REFERENCE_DIGEST).map(String::as_str)
+            self.annotations
+                .get(annotation::REFERENCE_DIGEST)
+                .map(String::as_str)
         } else {
             None
         }
@@ -143,15 +157,44 @@ pub struct ImageManifest {
     pub schema_version: u32,
     #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
-    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_type: Option<String>,
     pub config: Descriptor,
     #[serde(default, deserialize_with = "nullable")]
     pub layers: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Descriptor>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub annotations: BTreeMap<String, String>,
+}
+
+impl ImageManifest {
+    /// A new manifest of `kind` (OCI by default; Docker media types on request).
+    pub fn new(kind: MediaType, config: Descriptor, layers: Vec<Descriptor>) -> ImageManifest {
+        ImageManifest {
+            schema_version: 2,
+            media_type: Some(kind.as_str().to_string()),
+            artifact_type: None,
+            config,
+            layers,
+            subject: None,
+            annotations: BTreeMap::new(),
+        }
+    }
+}
+
+/// The bytes kiln writes for a manifest, index or config: compact JSON in Go field order
+/// with sorted maps, so the same value always gives the same digest.
+pub fn to_canonical_json<T: Serialize>(value: &T) -> Result<Vec<u8>, OciError> {
+    serde_json::to_vec(value).map_err(|e| OciError::invalid(format!("encoding JSON: {e}")))
 }
 
 /// An image index (OCI) or manifest list (Docker).
@@ -161,13 +204,21 @@ pub struct ImageIndex {
     pub schema_version: u32,
     #[serde(rename = "mediaType", default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
-    #[serde(rename = "artifactType", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "artifactType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub artifact_type: Option<String>,
     #[serde(default, deserialize_with = "nullable")]
     pub manifests: Vec<Descriptor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<Descriptor>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub annotations: BTreeMap<String, String>,
 }
 
@@ -202,23 +253,45 @@ impl ImageIndex {
 pub struct Image {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub author: String,
     #[serde(default, deserialize_with = "nullable")]
     pub architecture: String,
     #[serde(default, deserialize_with = "nullable")]
     pub os: String,
-    #[serde(rename = "os.version", default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub os_version: String,
-    #[serde(rename = "os.features", default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        rename = "os.features",
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub os_features: Vec<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub variant: String,
     #[serde(default, deserialize_with = "nullable")]
     pub config: ImageConfig,
     #[serde(default, deserialize_with = "nullable")]
     pub rootfs: RootFs,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub history: Vec<History>,
 }
 
@@ -241,25 +314,65 @@ pub struct Empty {}
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct ImageConfig {
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub user: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub exposed_ports: BTreeMap<String, Empty>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub env: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub entrypoint: Vec<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub cmd: Vec<String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub volumes: BTreeMap<String, Empty>,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub working_dir: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub stop_signal: String,
-    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "nullable"
+    )]
     pub args_escaped: bool,
     /// Docker extensions, kept so that configs written by kiln can carry them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -282,21 +395,37 @@ pub struct RootFs {
 pub struct History {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub created_by: String,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub author: String,
-    #[serde(default, skip_serializing_if = "String::is_empty", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "String::is_empty",
+        deserialize_with = "nullable"
+    )]
     pub comment: String,
-    #[serde(default, skip_serializing_if = "is_false", deserialize_with = "nullable")]
+    #[serde(
+        default,
+        skip_serializing_if = "is_false",
+        deserialize_with = "nullable"
+    )]
     pub empty_layer: bool,
 }
 
 /// A manifest or index as read, with its kind decided from the media type.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Manifest {
-    Image(ImageManifest),
-    Index(ImageIndex),
+    Image(Box<ImageManifest>),
+    Index(Box<ImageIndex>),
 }
 
 /// Decides what `bytes` are: the `mediaType` field wins, then the Content-Type the
@@ -340,11 +469,12 @@ pub fn detect_media_type(bytes: &[u8], content_type: Option<&str>) -> Result<Med
 
 impl Manifest {
     pub fn parse(bytes: &[u8], media_type: MediaType) -> Result<Manifest, OciError> {
-        let bad = |e: serde_json::Error| OciError::manifest("manifest", format!("invalid JSON: {e}"));
+        let bad =
+            |e: serde_json::Error| OciError::manifest("manifest", format!("invalid JSON: {e}"));
         Ok(if media_type.is_index() {
-            Manifest::Index(serde_json::from_slice(bytes).map_err(bad)?)
+            Manifest::Index(Box::new(serde_json::from_slice(bytes).map_err(bad)?))
         } else {
-            Manifest::Image(serde_json::from_slice(bytes).map_err(bad)?)
+            Manifest::Image(Box::new(serde_json::from_slice(bytes).map_err(bad)?))
         })
     }
 }
@@ -377,6 +507,26 @@ mod tests {
         // Go field order on output
         let out = serde_json::to_string(&idx.manifests[1]).unwrap();
         assert!(out.find("annotations").unwrap() < out.find("platform").unwrap());
+    }
+
+    #[test]
+    fn writes_the_same_bytes_for_the_same_value() {
+        let d = Digest::sha256(b"x");
+        let mut layer = Descriptor::new(media_type::OCI_LAYER_GZIP, d.clone(), 1);
+        layer.annotations.insert("b".into(), "2".into());
+        layer.annotations.insert("a".into(), "1".into());
+        let m = ImageManifest::new(
+            MediaType::OciManifest,
+            Descriptor::new(media_type::OCI_CONFIG, d, 1),
+            vec![layer],
+        );
+        let a = to_canonical_json(&m).unwrap();
+        assert_eq!(a, to_canonical_json(&m.clone()).unwrap());
+        let text = String::from_utf8(a).unwrap();
+        assert!(text.starts_with(r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":"#));
+        assert!(text.contains(r#""annotations":{"a":"1","b":"2"}"#));
+        let back: ImageManifest = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, m);
     }
 
     #[test]

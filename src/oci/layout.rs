@@ -22,8 +22,14 @@ impl Layout {
         let shown = root.display().to_string();
         match std::fs::metadata(&root) {
             Ok(m) if m.is_dir() => Ok(Layout { root }),
-            Ok(_) => Err(OciError::Layout { path: shown, message: "not a directory".into() }),
-            Err(e) => Err(OciError::Layout { path: shown, message: format!("cannot open: {e}") }),
+            Ok(_) => Err(OciError::Layout {
+                path: shown,
+                message: "not a directory".into(),
+            }),
+            Err(e) => Err(OciError::Layout {
+                path: shown,
+                message: format!("cannot open: {e}"),
+            }),
         }
     }
 
@@ -45,7 +51,10 @@ impl Layout {
     }
 
     pub fn blob_path(&self, digest: &Digest) -> PathBuf {
-        self.root.join("blobs").join(digest.algorithm()).join(digest.encoded())
+        self.root
+            .join("blobs")
+            .join(digest.algorithm())
+            .join(digest.encoded())
     }
 
     /// Reads a blob, verifying its digest.
@@ -53,7 +62,9 @@ impl Layout {
         let path = self.blob_path(digest);
         let bytes = std::fs::read(&path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
-                OciError::NotFound { reference: format!("{}@{digest}", self.root.display()) }
+                OciError::NotFound {
+                    reference: format!("{}@{digest}", self.root.display()),
+                }
             } else {
                 OciError::io(format!("reading {}", path.display()), e)
             }
@@ -70,7 +81,8 @@ impl Layout {
             return Ok(digest);
         }
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| OciError::io(format!("creating {}", dir.display()), e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| OciError::io(format!("creating {}", dir.display()), e))?;
         }
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, bytes)
@@ -83,24 +95,33 @@ impl Layout {
     pub fn index(&self) -> Result<ImageIndex, OciError> {
         let path = self.root.join("index.json");
         match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map_err(|e| OciError::manifest(path.display().to_string(), format!("invalid JSON: {e}"))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(ImageIndex::new(MediaType::OciIndex)),
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+                OciError::manifest(path.display().to_string(), format!("invalid JSON: {e}"))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Ok(ImageIndex::new(MediaType::OciIndex))
+            }
             Err(e) => Err(OciError::io(format!("reading {}", path.display()), e)),
         }
     }
 
     /// Adds (or replaces, by `ref.name`) a descriptor in `index.json`.
-    pub fn add_to_index(&self, mut desc: Descriptor, ref_name: Option<&str>) -> Result<(), OciError> {
+    pub fn add_to_index(
+        &self,
+        mut desc: Descriptor,
+        ref_name: Option<&str>,
+    ) -> Result<(), OciError> {
         let mut index = self.index()?;
         if let Some(name) = ref_name {
-            desc.annotations.insert(annotation::REF_NAME.to_string(), name.to_string());
-            index
-                .manifests
-                .retain(|d| d.annotations.get(annotation::REF_NAME).map(String::as_str) != Some(name));
+            desc.annotations
+                .insert(annotation::REF_NAME.to_string(), name.to_string());
+            index.manifests.retain(|d| {
+                d.annotations.get(annotation::REF_NAME).map(String::as_str) != Some(name)
+            });
         }
         index.manifests.push(desc);
-        let bytes = serde_json::to_vec(&index).map_err(|e| OciError::invalid(format!("encoding index.json: {e}")))?;
+        let bytes = serde_json::to_vec(&index)
+            .map_err(|e| OciError::invalid(format!("encoding index.json: {e}")))?;
         let path = self.root.join("index.json");
         let tmp = self.root.join("index.json.tmp");
         std::fs::write(&tmp, bytes)
@@ -108,26 +129,33 @@ impl Layout {
             .map_err(|e| OciError::io(format!("writing {}", path.display()), e))
     }
 
-    /// Resolves a tag (`ref.name` annotation, also matched as `*:tag`) to a descriptor.
-    pub fn resolve(&self, tag: &str) -> Result<Descriptor, OciError> {
+    /// Resolves a name (the `org.opencontainers.image.ref.name` annotation, matched
+    /// exactly) to a descriptor.
+    pub fn resolve(&self, name: &str) -> Result<Descriptor, OciError> {
         let index = self.index()?;
         index
             .manifests
             .iter()
             .find(|d| {
-                d.annotations.get(annotation::REF_NAME).is_some_and(|n| {
-                    n == tag || n.rsplit_once(':').is_some_and(|(_, t)| t == tag)
-                })
+                d.annotations
+                    .get(annotation::REF_NAME)
+                    .is_some_and(|n| n == name)
             })
             .cloned()
-            .ok_or_else(|| OciError::NotFound { reference: format!("{}:{tag}", self.root.display()) })
+            .ok_or_else(|| OciError::NotFound {
+                reference: format!("{}:{name}", self.root.display()),
+            })
     }
 
     /// A manifest or index by digest.
     pub fn manifest(&self, digest: &Digest) -> Result<FetchedManifest, OciError> {
         let bytes = self.read_blob(digest)?;
         let media_type = detect_media_type(&bytes, None)?;
-        Ok(FetchedManifest { bytes, media_type, digest: digest.clone() })
+        Ok(FetchedManifest {
+            bytes,
+            media_type,
+            digest: digest.clone(),
+        })
     }
 }
 
@@ -147,6 +175,9 @@ mod tests {
         assert_eq!(l.manifest(&d).unwrap().media_type, MediaType::OciIndex);
         assert!(Layout::open(dir.path().join("nope")).is_err());
         std::fs::write(l.blob_path(&d), b"corrupt").unwrap();
-        assert!(matches!(l.read_blob(&d), Err(OciError::DigestMismatch { .. })));
+        assert!(matches!(
+            l.read_blob(&d),
+            Err(OciError::DigestMismatch { .. })
+        ));
     }
 }

@@ -13,7 +13,11 @@ pub struct Platform {
     pub architecture: String,
     #[serde(default)]
     pub os: String,
-    #[serde(rename = "os.version", default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "os.version",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub os_version: String,
     #[serde(rename = "os.features", default, skip_serializing_if = "Vec::is_empty")]
     pub os_features: Vec<String>,
@@ -22,17 +26,53 @@ pub struct Platform {
 }
 
 const KNOWN_OS: &[&str] = &[
-    "aix", "android", "darwin", "dragonfly", "freebsd", "hurd", "illumos", "ios", "js",
-    "linux", "nacl", "netbsd", "openbsd", "plan9", "solaris", "wasip1", "windows", "zos",
+    "aix",
+    "android",
+    "darwin",
+    "dragonfly",
+    "freebsd",
+    "hurd",
+    "illumos",
+    "ios",
+    "js",
+    "linux",
+    "nacl",
+    "netbsd",
+    "openbsd",
+    "plan9",
+    "solaris",
+    "wasip1",
+    "windows",
+    "zos",
 ];
 
 fn is_known_arch(a: &str) -> bool {
     matches!(
         a,
-        "386" | "amd64" | "amd64p32" | "arm" | "armbe" | "arm64" | "arm64be" | "ppc64"
-            | "ppc64le" | "loong64" | "mips" | "mipsle" | "mips64" | "mips64le"
-            | "mips64p32" | "mips64p32le" | "ppc" | "riscv" | "riscv64" | "s390"
-            | "s390x" | "sparc" | "sparc64" | "wasm"
+        "386"
+            | "amd64"
+            | "amd64p32"
+            | "arm"
+            | "armbe"
+            | "arm64"
+            | "arm64be"
+            | "ppc64"
+            | "ppc64le"
+            | "loong64"
+            | "mips"
+            | "mipsle"
+            | "mips64"
+            | "mips64le"
+            | "mips64p32"
+            | "mips64p32le"
+            | "ppc"
+            | "riscv"
+            | "riscv64"
+            | "s390"
+            | "s390x"
+            | "sparc"
+            | "sparc64"
+            | "wasm"
     )
 }
 
@@ -53,8 +93,7 @@ pub fn host_arch() -> &'static str {
 
 fn valid_part(s: &str) -> bool {
     !s.is_empty()
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
@@ -65,7 +104,11 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
     match arch.as_str() {
         "i386" | "386" => ("386".into(), String::new()),
         "x86_64" | "x86-64" | "amd64" => {
-            let v = if variant == "v1" { String::new() } else { variant };
+            let v = if variant == "v1" {
+                String::new()
+            } else {
+                variant
+            };
             ("amd64".into(), v)
         }
         "aarch64" | "arm64" => {
@@ -73,7 +116,9 @@ fn normalize_arch(arch: &str, variant: &str) -> (String, String) {
                 "8" | "v8" | "v8.0" => String::new(),
                 "9" | "9.0" | "v9.0" => "v9".into(),
                 _ => match variant.strip_prefix('v') {
-                    Some(rest) if rest.starts_with("8.") || rest.starts_with("9.") => variant.clone(),
+                    Some(rest) if rest.starts_with("8.") || rest.starts_with("9.") => {
+                        variant.clone()
+                    }
                     _ => variant,
                 },
             };
@@ -114,12 +159,18 @@ impl Platform {
         }
         let parts: Vec<&str> = spec.split('/').collect();
         if parts.iter().any(|p| !valid_part(p)) {
-            return Err(err(&format!("{spec:?}: unknown operating system or architecture: invalid argument")));
+            return Err(err(&format!(
+                "{spec:?}: unknown operating system or architecture: invalid argument"
+            )));
         }
         let p = match parts.as_slice() {
             [one] => {
                 let lower = one.to_ascii_lowercase();
-                let os = if lower == "macos" { "darwin".to_string() } else { lower.clone() };
+                let os = if lower == "macos" {
+                    "darwin".to_string()
+                } else {
+                    lower.clone()
+                };
                 if KNOWN_OS.contains(&os.as_str()) {
                     Platform::new(&os, host_arch(), "")
                 } else {
@@ -188,8 +239,16 @@ impl Platform {
                 _ => None,
             },
             ("amd64", "amd64") => {
-                let w = if want.variant.is_empty() { 1 } else { vnum(&want.variant)? };
-                let h = if have.variant.is_empty() { 1 } else { vnum(&have.variant)? };
+                let w = if want.variant.is_empty() {
+                    1
+                } else {
+                    vnum(&want.variant)?
+                };
+                let h = if have.variant.is_empty() {
+                    1
+                } else {
+                    vnum(&have.variant)?
+                };
                 (h < w).then(|| (w - h) as usize)
             }
             ("amd64", "386") => Some(20),
@@ -214,7 +273,11 @@ impl Platform {
 impl fmt::Display for Platform {
     /// `os/arch[/variant]`, as written (not normalised); `unknown` for missing parts.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let os = if self.os.is_empty() { "unknown" } else { &self.os };
+        let os = if self.os.is_empty() {
+            "unknown"
+        } else {
+            &self.os
+        };
         let arch = if self.architecture.is_empty() {
             "unknown"
         } else {
@@ -263,7 +326,13 @@ mod tests {
 
     #[test]
     fn rejects_bad_specs() {
-        for bad in ["linux/amd64/v2/extra", "", "linux//amd64", "notanarch", "linux/*"] {
+        for bad in [
+            "linux/amd64/v2/extra",
+            "",
+            "linux//amd64",
+            "notanarch",
+            "linux/*",
+        ] {
             assert!(Platform::parse(bad).is_err(), "{bad:?}");
         }
     }
@@ -272,7 +341,9 @@ mod tests {
     fn matches_and_ranks() {
         let arm64 = Platform::parse("linux/arm64").unwrap();
         assert!(arm64.matches(&Platform::new("linux", "arm64", "v8")));
-        assert!(Platform::parse("linux/arm").unwrap().matches(&Platform::new("linux", "arm", "v7")));
+        assert!(Platform::parse("linux/arm")
+            .unwrap()
+            .matches(&Platform::new("linux", "arm", "v7")));
         assert!(!arm64.matches(&Platform::new("linux", "amd64", "")));
         let v7 = Platform::parse("linux/arm/v7").unwrap();
         assert_eq!(v7.match_rank(&Platform::new("linux", "arm", "v6")), Some(1));
@@ -284,7 +355,10 @@ mod tests {
 
     #[test]
     fn displays_verbatim() {
-        assert_eq!(Platform::new("linux", "arm64", "v8").to_string(), "linux/arm64/v8");
+        assert_eq!(
+            Platform::new("linux", "arm64", "v8").to_string(),
+            "linux/arm64/v8"
+        );
         assert_eq!(Platform::default().to_string(), "unknown/unknown");
     }
 }

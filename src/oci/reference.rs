@@ -70,7 +70,9 @@ fn valid_domain(s: &str) -> bool {
                 match after {
                     "" => return true,
                     p => match p.strip_prefix(':') {
-                        Some(port) => return !port.is_empty() && port.chars().all(|c| c.is_ascii_digit()),
+                        Some(port) => {
+                            return !port.is_empty() && port.chars().all(|c| c.is_ascii_digit())
+                        }
                         None => return false,
                     },
                 }
@@ -172,7 +174,10 @@ impl Reference {
             }
         }
         if registry.len() + 1 + repository.len() > MAX_NAME_LEN {
-            return Err(invalid(input, "repository name must not be more than 255 characters"));
+            return Err(invalid(
+                input,
+                "repository name must not be more than 255 characters",
+            ));
         }
         Ok(Reference {
             registry,
@@ -289,7 +294,10 @@ mod tests {
     fn normalises_like_docker() {
         assert_eq!(norm("alpine"), "docker.io/library/alpine:latest");
         assert_eq!(norm("user/app:1"), "docker.io/user/app:1");
-        assert_eq!(norm("index.docker.io/alpine"), "docker.io/library/alpine:latest");
+        assert_eq!(
+            norm("index.docker.io/alpine"),
+            "docker.io/library/alpine:latest"
+        );
         assert_eq!(norm("localhost/a"), "localhost/a:latest");
         assert_eq!(norm("localhost:5000/a/b:v1.2"), "localhost:5000/a/b:v1.2");
         assert_eq!(norm("127.0.0.1:5077/itc/x"), "127.0.0.1:5077/itc/x:latest");
@@ -301,7 +309,10 @@ mod tests {
         assert_eq!(r.target(), d);
         assert_eq!(r.tag(), Some("t"));
         assert_eq!(r.registry(), "r.io");
-        assert_eq!(Reference::parse("a.b/c__d-e/f.g").unwrap().repository(), "c__d-e/f.g");
+        assert_eq!(
+            Reference::parse("a.b/c__d-e/f.g").unwrap().repository(),
+            "c__d-e/f.g"
+        );
     }
 
     #[test]

@@ -4,14 +4,14 @@
 //! (cross-repository blob mounts, upload as fallback) before the index is pushed.
 
 use super::model::{load_config, parse_json};
-use super::value::json_string;
+use super::value::marshal_indent as go_json;
 use super::Store;
 use crate::oci::image::{Descriptor, ImageIndex, Manifest, MediaType};
 use crate::oci::registry::{Client, FetchedManifest};
-use crate::oci::{Digest, OciError, Platform, Reference};
-use std::collections::BTreeMap;
+use crate::oci::{transfer, Digest, OciError, Platform, Reference};
+use std::collections::BTreeSet;
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct CreateOptions {
     pub sources: Vec<String>,
     /// Contents of `-f FILE`s, each a source.
@@ -24,11 +24,26 @@ pub struct CreateOptions {
     pub prefer_index: bool,
 }
 
-/// One source as given.
-enum Source {
-    Ref(Reference),
-    Digest(Digest),
-    Desc(Descriptor),
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            sources: Vec::new(),
+            file_sources: Vec::new(),
+            tags: Vec::new(),
+            dry_run: false,
+            append: false,
+            annotations: Vec::new(),
+            platforms: Vec::new(),
+            prefer_index: true,
+        }
+    }
+}
+
+/// One source as given: a reference, a digest or a JSON descriptor.
+struct Source {
+    reference: Option<Reference>,
+    /// The descriptor given (digest and JSON sources); filled in when resolved.
+    desc: Option<Descriptor>,
 }
 
 fn parse_source(s: &str) -> Result<Source, OciError> {
@@ -38,27 +53,37 @@ fn parse_source(s: &str) -> Result<Source, OciError> {
         ))
     };
     // used verbatim: a trailing newline after a digest is an error, as in buildx
-    let t = s;
-    if t.trim_start().starts_with('{') {
-        let d: Descriptor = serde_json::from_str(t).map_err(|e| fail(e.to_string()))?;
-        return Ok(Source::Desc(d));
+    match Digest::parse(s) {
+        Ok(d) => {
+            let desc = Descriptor::new("", d, 0);
+            return Ok(Source {
+                reference: None,
+                desc: Some(desc),
+            });
+        }
+        Err(OciError::InvalidDigest { reason, .. }) if s.starts_with("sha256") => {
+            return Err(fail(reason))
+        }
+        Err(_) => {}
     }
-    let looks_like_digest = t
-        .split_once(':')
-        .is_some_and(|(alg, _)| !alg.contains('/') && matches!(alg, "sha256" | "sha384" | "sha512"));
-    if looks_like_digest {
-        return Digest::parse(t).map(Source::Digest).map_err(|e| match e {
-            OciError::InvalidDigest { reason, .. } => fail(reason),
-            other => other,
-        });
+    match Reference::parse(s) {
+        Ok(r) => Ok(Source {
+            reference: Some(r),
+            desc: None,
+        }),
+        Err(OciError::InvalidReference { reason, .. }) if !s.starts_with('{') => Err(fail(reason)),
+        Err(e) if !s.starts_with('{') => Err(e),
+        Err(_) => {
+            let d: Descriptor = serde_json::from_str(s).map_err(|e| fail(e.to_string()))?;
+            Ok(Source {
+                reference: None,
+                desc: Some(d),
+            })
+        }
     }
-    Reference::parse(t).map(Source::Ref).map_err(|e| match e {
-        OciError::InvalidReference { reason, .. } => fail(reason),
-        other => other,
-    })
 }
 
-/// A typed `--annotation`: where it goes and the key/value.
+/// An `--annotation TYPE[PLATFORM]:KEY=VALUE`.
 struct Annotation {
     kind: String,
     platform: Option<Platform>,
@@ -67,338 +92,435 @@ struct Annotation {
 }
 
 fn parse_annotation(a: &str) -> Result<Annotation, OciError> {
-    let (left, value) = a
-        .split_once('=')
-        .ok_or_else(|| OciError::invalid(format!("invalid annotation {a:?}: expected key=value")))?;
+    let bad = |m: &str| {
+        OciError::invalid(format!(
+            "failed to parse annotations: invalid annotation {a:?}: {m}"
+        ))
+    };
+    let (left, value) = a.split_once('=').ok_or_else(|| bad("expected KEY=VALUE"))?;
     let (kind, key) = match left.split_once(':') {
-        Some((k, key)) if !k.contains('.') => (k.to_string(), key.to_string()),
-        _ => (String::new(), left.to_string()),
+        Some((k, key)) => (k, key),
+        None => ("", left),
     };
     let (kind, platform) = match kind.split_once('[') {
         Some((k, rest)) => {
-            let p = rest
-                .strip_suffix(']')
-                .ok_or_else(|| OciError::invalid(format!("invalid annotation {a:?}: unclosed [")))?;
-            (k.to_string(), Some(Platform::parse(p)?))
+            let p = rest.strip_suffix(']').ok_or_else(|| bad("unclosed ["))?;
+            (k, Some(Platform::parse(p)?))
         }
         None => (kind, None),
     };
-    if kind != "index" && kind != "manifest-descriptor" {
-        return Err(OciError::invalid(format!("{kind:?} annotations are not supported yet")));
+    if !matches!(
+        kind,
+        "" | "index" | "index-descriptor" | "manifest" | "manifest-descriptor"
+    ) {
+        return Err(bad(&format!("unrecognized annotation type {kind:?}")));
     }
     if key.is_empty() {
-        return Err(OciError::invalid(format!("invalid annotation {a:?}: empty key")));
+        return Err(bad("empty key"));
     }
-    Ok(Annotation { kind, platform, key, value: value.to_string() })
+    Ok(Annotation {
+        kind: kind.to_string(),
+        platform,
+        key: key.to_string(),
+        value: value.to_string(),
+    })
 }
 
-/// A descriptor for the new index and the repository it comes from.
-struct Entry {
-    desc: Descriptor,
-    from: Reference,
-}
-
+/// A resolved source: where it lives, its descriptor and its bytes.
 struct Resolved {
-    entries: Vec<Entry>,
-    /// The only source, when it is a single index or manifest (for carbon copies).
-    fetched: Vec<FetchedManifest>,
+    repo: Reference,
+    desc: Descriptor,
+    fetched: FetchedManifest,
 }
 
-async fn describe_manifest(client: &Client, repo: &Reference, fetched: &FetchedManifest) -> Result<Vec<Descriptor>, OciError> {
-    match Manifest::parse(&fetched.bytes, fetched.media_type)? {
-        Manifest::Index(idx) => Ok(idx.manifests),
-        Manifest::Image(m) => {
-            let store = Store::Registry { client, repo: repo.clone() };
-            let img = load_config(&store, &m).await?;
-            let mut d = fetched.descriptor();
-            d.platform = Some(img.platform());
-            Ok(vec![d])
+/// buildx's `mergeDesc`: what the user gave wins over what the registry says.
+fn merge_desc(mut found: Descriptor, given: Option<Descriptor>) -> Result<Descriptor, OciError> {
+    let Some(given) = given else { return Ok(found) };
+    if given.size != 0 && given.size != found.size {
+        return Err(OciError::SizeMismatch {
+            digest: found.digest.to_string(),
+            given: given.size,
+            actual: found.size,
+        });
+    }
+    if !given.media_type.is_empty() {
+        found.media_type = given.media_type;
+    }
+    if !given.annotations.is_empty() {
+        found.annotations = given.annotations;
+    }
+    if given.platform.is_some() {
+        found.platform = given.platform;
+    }
+    Ok(found)
+}
+
+/// Fills a manifest source's platform from its config (normalised), as buildx does.
+async fn fill_platform(client: &Client, r: &mut Resolved) -> Result<(), OciError> {
+    if r.fetched.media_type.is_index() {
+        return Ok(());
+    }
+    let mut p = r.desc.platform.clone().unwrap_or_default();
+    if p.os.is_empty() || p.architecture.is_empty() {
+        let m: crate::oci::ImageManifest = parse_json(&r.fetched.bytes, "manifest")?;
+        let store = Store::Registry {
+            client,
+            repo: r.repo.clone(),
+        };
+        let cfg = load_config(&store, &m).await?.platform().normalize();
+        if p.architecture.is_empty() {
+            p.architecture = cfg.architecture;
+            if p.variant.is_empty() {
+                p.variant = cfg.variant;
+            }
+        }
+        if p.os.is_empty() {
+            p.os = cfg.os;
         }
     }
+    r.desc.platform = Some(p);
+    Ok(())
 }
 
-async fn resolve(client: &Client, sources: Vec<Source>, default_repo: Option<&Reference>, raw: &[String]) -> Result<Resolved, OciError> {
-    let mut entries = Vec::new();
-    let mut fetched_all = Vec::new();
-    for (src, text) in sources.into_iter().zip(raw) {
-        let need_repo = || {
-            default_repo.cloned().ok_or_else(|| {
-                OciError::invalid(format!("multiple repositories specified, cannot infer repository for {text:?}"))
-            })
-        };
-        match src {
-            Source::Ref(r) => {
-                let r = r.with_default_tag();
-                let fetched = client.get_manifest(&r).await?;
-                let repo = Reference::repo(r.registry(), r.repository());
-                for desc in describe_manifest(client, &repo, &fetched).await? {
-                    entries.push(Entry { desc, from: repo.clone() });
+/// The result of combining: bytes, their media type, and where each manifest comes from.
+struct Combined {
+    bytes: Vec<u8>,
+    media_type: String,
+    is_index: bool,
+    platform: Option<Platform>,
+    sources: Vec<(Digest, Reference)>,
+}
+
+fn combine(
+    resolved: &[Resolved],
+    annotations: &[Annotation],
+    prefer_index: bool,
+) -> Result<Combined, OciError> {
+    if let [only] = resolved {
+        if annotations.is_empty() && (only.fetched.media_type.is_index() || !prefer_index) {
+            let sources = vec![(only.desc.digest.clone(), only.repo.clone())];
+            return Ok(Combined {
+                bytes: only.fetched.bytes.clone(),
+                media_type: only.desc.media_type.clone(),
+                is_index: only.fetched.media_type.is_index(),
+                platform: only.desc.platform.clone(),
+                sources,
+            });
+        }
+    }
+    let mut descs: Vec<Descriptor> = Vec::new();
+    let mut sources: Vec<(Digest, Reference)> = Vec::new();
+    let mut add = |d: Descriptor, repo: &Reference| {
+        match descs.iter_mut().find(|x| x.digest == d.digest) {
+            Some(old) => {
+                if old.media_type.is_empty() {
+                    old.media_type = d.media_type;
                 }
-                fetched_all.push(fetched);
-            }
-            Source::Digest(d) => {
-                let repo = need_repo()?;
-                let fetched = client.get_manifest(&repo.at_digest(d)).await?;
-                for desc in describe_manifest(client, &repo, &fetched).await? {
-                    entries.push(Entry { desc, from: repo.clone() });
+                if d.platform.is_some() {
+                    old.platform = d.platform;
                 }
-                fetched_all.push(fetched);
+                old.annotations.extend(d.annotations);
             }
-            Source::Desc(mut d) => {
-                let repo = need_repo()?;
-                if d.media_type.is_empty() || d.size == 0 || d.platform.is_none() {
-                    let fetched = client.get_manifest(&repo.at_digest(d.digest.clone())).await?;
-                    let actual = fetched.bytes.len() as i64;
-                    if d.size != 0 && d.size != actual {
-                        return Err(OciError::SizeMismatch { digest: d.digest.to_string(), given: d.size, actual });
-                    }
-                    d.size = actual;
-                    if d.media_type.is_empty() {
-                        d.media_type = fetched.media_type.as_str().to_string();
-                    }
-                    if d.platform.is_none() && !fetched.media_type.is_index() {
-                        if let Some(p) = describe_manifest(client, &repo, &fetched).await?.pop().and_then(|x| x.platform) {
-                            d.platform = Some(p);
+            None => descs.push(d.clone()),
+        }
+        sources.retain(|(dg, _)| *dg != d.digest);
+        sources.push((d.digest, repo.clone()));
+    };
+    for r in resolved {
+        match Manifest::parse(&r.fetched.bytes, r.fetched.media_type)? {
+            Manifest::Index(idx) => idx.manifests.into_iter().for_each(|d| add(d, &r.repo)),
+            Manifest::Image(_) => add(r.desc.clone(), &r.repo),
+        }
+    }
+    let all_docker = descs
+        .iter()
+        .all(|d| d.media_type.starts_with("application/vnd.docker."));
+    let kind = if all_docker {
+        MediaType::DockerList
+    } else {
+        MediaType::OciIndex
+    };
+    let mut index = ImageIndex::new(kind);
+    if kind == MediaType::OciIndex {
+        for a in annotations {
+            match a.kind.as_str() {
+                "index" => {
+                    index.annotations.insert(a.key.clone(), a.value.clone());
+                }
+                "manifest-descriptor" => {
+                    let want = a.platform.as_ref().map(|p| p.normalize().to_string());
+                    for d in &mut descs {
+                        // the platform is compared as written in the descriptor
+                        let applies = match (&want, &d.platform) {
+                            (None, _) => true,
+                            (Some(w), Some(p)) => *w == p.to_string(),
+                            (Some(_), None) => false,
+                        };
+                        if applies {
+                            d.annotations.insert(a.key.clone(), a.value.clone());
                         }
                     }
-                    fetched_all.push(fetched);
                 }
-                entries.push(Entry { desc: d, from: repo });
+                "index-descriptor" => {
+                    return Err(OciError::invalid(format!(
+                        "{:?} annotations are invalid while creating an image",
+                        a.kind
+                    )))
+                }
+                other => {
+                    return Err(OciError::invalid(format!(
+                        "{other:?} annotations are not supported yet"
+                    )))
+                }
             }
         }
     }
-    Ok(Resolved { entries, fetched: fetched_all })
+    index.manifests = descs;
+    Ok(Combined {
+        bytes: go_json(&index)?.into_bytes(),
+        media_type: kind.as_str().to_string(),
+        is_index: true,
+        platform: None,
+        sources,
+    })
 }
 
-/// Serialises like Go's `json.MarshalIndent(v, "", "  ")` (HTML-escaped).
-fn go_json<T: serde::Serialize>(v: &T) -> Result<String, OciError> {
-    let value = serde_json::to_value(v).map_err(|e| OciError::invalid(format!("encoding JSON: {e}")))?;
-    let mut out = String::new();
-    write_go_json(&mut out, &value, 0);
-    Ok(out)
-}
-
-fn write_go_json(out: &mut String, v: &serde_json::Value, depth: usize) {
-    let pad = |out: &mut String, d: usize| {
-        out.push('\n');
-        out.push_str(&"  ".repeat(d));
+/// `-p` filtering of the combined result (attestations follow their subject).
+fn filter_platforms(c: Combined, platforms: &[Platform]) -> Result<Combined, OciError> {
+    if platforms.is_empty() {
+        return Ok(c);
+    }
+    let matches = |p: &Platform| platforms.iter().any(|f| f.matches(p));
+    if !c.is_index {
+        let p = c.platform.as_ref().ok_or_else(|| {
+            OciError::invalid(
+                "cannot filter platforms from a manifest without platform information",
+            )
+        })?;
+        if !matches(p) {
+            return Err(OciError::invalid(format!(
+                "input platform {p} does not match any of the provided platforms"
+            )));
+        }
+        return Ok(c);
+    }
+    let mut idx: ImageIndex = parse_json(&c.bytes, "index")?;
+    let kept_subject = |digest: &str| {
+        idx.manifests
+            .iter()
+            .find(|m| m.digest.to_string() == digest)
+            .is_some_and(|s| s.platform.as_ref().is_none_or(matches))
     };
-    match v {
-        serde_json::Value::String(s) => json_string(out, s),
-        serde_json::Value::Array(a) if !a.is_empty() => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                pad(out, depth + 1);
-                write_go_json(out, x, depth + 1);
-            }
-            pad(out, depth);
-            out.push(']');
-        }
-        serde_json::Value::Object(o) if !o.is_empty() => {
-            out.push('{');
-            for (i, (k, x)) in o.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                pad(out, depth + 1);
-                json_string(out, k);
-                out.push_str(": ");
-                write_go_json(out, x, depth + 1);
-            }
-            pad(out, depth);
-            out.push('}');
-        }
-        other => out.push_str(&other.to_string()),
+    let keep: Vec<bool> = idx
+        .manifests
+        .iter()
+        .map(|m| m.attests().is_some_and(kept_subject) || m.platform.as_ref().is_none_or(matches))
+        .collect();
+    if !keep.contains(&true) {
+        return Err(OciError::invalid(
+            "none of the manifests match the provided platforms",
+        ));
     }
+    if keep.iter().all(|k| *k) {
+        return Ok(c);
+    }
+    let mut i = 0;
+    idx.manifests.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
+    Ok(Combined {
+        bytes: go_json(&idx)?.into_bytes(),
+        ..c
+    })
 }
 
-/// Runs `imagetools create`. Returns what to print: the index (dry run) or nothing.
+/// Runs `imagetools create`. Returns what to print: the new index (dry run) or nothing.
 pub async fn create(client: &Client, opts: &CreateOptions) -> Result<Vec<u8>, OciError> {
-    let mut raw_sources: Vec<String> = opts.sources.clone();
-    raw_sources.extend(opts.file_sources.iter().cloned());
-    if raw_sources.is_empty() {
+    if opts.sources.is_empty() && opts.file_sources.is_empty() {
         return Err(OciError::invalid("no sources specified"));
     }
     if !opts.dry_run && opts.tags.is_empty() {
-        return Err(OciError::invalid("can't push with no tags specified, please set --tag or --dry-run"));
+        return Err(OciError::invalid(
+            "can't push with no tags specified, please set --tag or --dry-run",
+        ));
     }
+    let mut args: Vec<String> = opts.file_sources.clone();
+    args.extend(opts.sources.iter().cloned());
     let tags = opts
         .tags
         .iter()
-        .map(|t| Reference::parse(t).map(Reference::with_default_tag))
+        .map(|t| Reference::parse(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let platforms = opts.platforms.iter().map(|p| Platform::parse(p)).collect::<Result<Vec<_>, _>>()?;
-    let annotations = opts.annotations.iter().map(|a| parse_annotation(a)).collect::<Result<Vec<_>, _>>()?;
-    let mut sources = raw_sources.iter().map(|s| parse_source(s)).collect::<Result<Vec<_>, _>>()?;
-    if opts.append {
-        if let Some(first) = tags.first() {
-            if client.head_manifest(first).await?.is_none() {
-                return Err(OciError::NotFound { reference: first.to_string() });
-            }
-            sources.insert(0, Source::Ref(first.clone()));
-            raw_sources.insert(0, first.to_string());
-        }
+    if opts.append && !opts.tags.is_empty() {
+        args.insert(0, opts.tags[0].clone());
     }
-    // the repository for digest and descriptor sources
-    let mut repos: Vec<String> = tags.iter().map(|t| t.name()).collect();
-    repos.sort();
-    repos.dedup();
-    let default_repo = match repos.len() {
-        0 => sources.iter().find_map(|s| match s {
-            Source::Ref(r) => Some(Reference::repo(r.registry(), r.repository())),
-            _ => None,
-        }),
-        1 => tags.first().map(|t| Reference::repo(t.registry(), t.repository())),
-        _ => None,
-    };
-    let single_source = sources.len() == 1;
-    let resolved = resolve(client, sources, default_repo.as_ref(), &raw_sources).await?;
+    let platforms = opts
+        .platforms
+        .iter()
+        .map(|p| Platform::parse(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let sources = args
+        .iter()
+        .map(|s| parse_source(s))
+        .collect::<Result<Vec<_>, _>>()?;
 
-    // carbon copy: one source, nothing to change
-    let untouched = annotations.is_empty() && platforms.is_empty();
-    if single_source && untouched && resolved.fetched.len() == 1 {
-        let only = &resolved.fetched[0];
-        if only.media_type.is_index() || !opts.prefer_index {
-            let from = &resolved.entries.first().map(|e| e.from.clone());
-            return finish(client, opts, &tags, only.bytes.clone(), only.media_type.as_str(), &resolved.entries, from.as_ref()).await;
-        }
+    let mut repos = BTreeSet::new();
+    repos.extend(tags.iter().map(Reference::name));
+    repos.extend(
+        sources
+            .iter()
+            .filter_map(|s| s.reference.as_ref().map(Reference::name)),
+    );
+    if repos.is_empty() {
+        return Err(OciError::invalid(
+            "no repositories specified, please set a reference in tag or source",
+        ));
     }
-
-    // merge, filter, annotate
-    let mut entries: Vec<Entry> = Vec::new();
-    for e in resolved.entries {
-        if let Some(existing) = entries.iter_mut().find(|x| x.desc.digest == e.desc.digest) {
-            for (k, v) in e.desc.annotations {
-                existing.desc.annotations.entry(k).or_insert(v);
-            }
-            continue;
-        }
-        entries.push(e);
-    }
-    if !platforms.is_empty() {
-        let keep = |d: &Descriptor| d.platform.as_ref().is_some_and(|p| platforms.iter().any(|f| f.matches(p)));
-        let kept: Vec<String> = entries.iter().filter(|e| !e.desc.is_attestation() && keep(&e.desc)).map(|e| e.desc.digest.to_string()).collect();
-        entries.retain(|e| match e.desc.attests() {
-            Some(subject) => kept.iter().any(|k| k == subject),
-            None => kept.contains(&e.desc.digest.to_string()),
-        });
-    }
-    let mut index_annotations = BTreeMap::new();
-    for a in &annotations {
-        match a.kind.as_str() {
-            "index" => {
-                index_annotations.insert(a.key.clone(), a.value.clone());
-            }
-            _ => {
-                for e in entries.iter_mut().filter(|e| !e.desc.is_attestation()) {
-                    let applies = match (&a.platform, &e.desc.platform) {
-                        (None, _) => true,
-                        (Some(want), Some(p)) => want.matches(p),
-                        (Some(_), None) => false,
-                    };
-                    if applies {
-                        e.desc.annotations.insert(a.key.clone(), a.value.clone());
-                    }
-                }
-            }
-        }
-    }
-    let all_docker = entries.iter().all(|e| MediaType::parse(&e.desc.media_type).is_some_and(MediaType::is_docker));
-    let mut index = ImageIndex::new(if all_docker && !entries.is_empty() { MediaType::DockerList } else { MediaType::OciIndex });
-    index.manifests = entries.iter().map(|e| e.desc.clone()).collect();
-    if !all_docker {
-        index.annotations = index_annotations;
+    let default_repo = if repos.len() == 1 {
+        let t = tags
+            .first()
+            .or_else(|| sources.iter().find_map(|s| s.reference.as_ref()));
+        t.map(|t| Reference::repo(t.registry(), t.repository()))
     } else {
-        for m in &mut index.manifests {
-            m.annotations.clear();
-        }
-    }
-    let text = go_json(&index)?;
-    let mt = index.media_type.clone().unwrap_or_default();
-    finish(client, opts, &tags, text.into_bytes(), &mt, &entries, None).await
-}
+        None
+    };
 
-async fn finish(
-    client: &Client,
-    opts: &CreateOptions,
-    tags: &[Reference],
-    bytes: Vec<u8>,
-    media_type: &str,
-    entries: &[Entry],
-    carbon_from: Option<&Reference>,
-) -> Result<Vec<u8>, OciError> {
+    let mut resolved = Vec::new();
+    for (src, text) in sources.into_iter().zip(&args) {
+        let target = match (&src.reference, &src.desc) {
+            (Some(r), _) => r.clone().with_default_tag(),
+            (None, Some(d)) => match &default_repo {
+                Some(repo) => repo.at_digest(d.digest.clone()),
+                None => {
+                    return Err(OciError::invalid(format!(
+                        "multiple repositories specified, cannot infer repository for {text:?}"
+                    )))
+                }
+            },
+            (None, None) => return Err(OciError::invalid(format!("empty source {text:?}"))),
+        };
+        let fetched = client.get_manifest(&target).await?;
+        let desc = merge_desc(fetched.descriptor(), src.desc)?;
+        let repo = Reference::repo(target.registry(), target.repository());
+        let mut r = Resolved {
+            repo,
+            desc,
+            fetched,
+        };
+        fill_platform(client, &mut r).await?;
+        resolved.push(r);
+    }
+
+    let annotations = opts
+        .annotations
+        .iter()
+        .map(|a| parse_annotation(a))
+        .collect::<Result<Vec<_>, _>>()?;
+    let combined = filter_platforms(
+        combine(&resolved, &annotations, opts.prefer_index)?,
+        &platforms,
+    )?;
     if opts.dry_run {
-        let mut out = bytes;
+        let mut out = combined.bytes;
         out.push(b'\n');
         return Ok(out);
     }
-    let mut pushed_repos: Vec<String> = Vec::new();
-    for tag in tags {
-        let target = Reference::repo(tag.registry(), tag.repository());
-        if !pushed_repos.contains(&target.name()) {
-            // a carbon copy of a single manifest is the manifest itself
-            if let (Some(from), Some(MediaType::OciManifest | MediaType::DockerManifest)) = (carbon_from, MediaType::parse(media_type)) {
-                copy_manifest_blobs(client, from, &target, &bytes).await?;
-            }
-            for e in entries {
-                ensure_manifest(client, &e.from, &target, &e.desc.digest).await?;
-            }
-            for e in entries {
-                if client.head_manifest(&target.at_digest(e.desc.digest.clone())).await?.is_none() {
-                    return Err(OciError::NotFound { reference: target.at_digest(e.desc.digest.clone()).to_string() });
-                }
-            }
-            pushed_repos.push(target.name());
-        }
-        client.put_manifest(tag, &bytes, media_type).await?;
-    }
+    push(client, &tags, &combined).await?;
     Ok(Vec::new())
 }
 
-/// Copies the blobs a manifest refers to into `to` (mount first, upload as fallback).
-pub async fn copy_manifest_blobs(client: &Client, from: &Reference, to: &Reference, bytes: &[u8]) -> Result<(), OciError> {
-    let m: crate::oci::ImageManifest = parse_json(bytes, "manifest")?;
-    let mut blobs = vec![m.config.clone()];
-    blobs.extend(m.layers.iter().cloned());
-    for b in blobs {
-        if client.blob_exists(to, &b.digest).await?.is_some() {
-            continue;
-        }
-        if client.mount_blob(to, from, &b.digest).await? {
-            continue;
-        }
-        let tmp = tempfile_path(&b.digest)?;
-        client.blob_to_file(from, &b.digest, &tmp).await?;
-        let res = client.push_blob_file(to, &b.digest, &tmp).await;
-        let _ = std::fs::remove_file(&tmp);
-        res?;
-    }
-    Ok(())
-}
-
-fn tempfile_path(d: &Digest) -> Result<std::path::PathBuf, OciError> {
-    let dir = std::env::temp_dir().join(format!("kiln-blob-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| OciError::io(format!("creating {}", dir.display()), e))?;
-    Ok(dir.join(d.encoded()))
-}
-
-/// Makes the manifest `digest` (from `from`) present in `to`, children and blobs first.
-async fn ensure_manifest(client: &Client, from: &Reference, to: &Reference, digest: &Digest) -> Result<(), OciError> {
-    if client.head_manifest(&to.at_digest(digest.clone())).await?.is_some() {
-        return Ok(());
-    }
-    let fetched = client.get_manifest(&from.at_digest(digest.clone())).await?;
-    match Manifest::parse(&fetched.bytes, fetched.media_type)? {
-        Manifest::Index(idx) => {
-            for d in &idx.manifests {
-                Box::pin(ensure_manifest(client, from, to, &d.digest)).await?;
+/// Makes every manifest the result refers to present in each tag's repository, checks
+/// that they are, then pushes the result under each tag.
+async fn push(client: &Client, tags: &[Reference], c: &Combined) -> Result<(), OciError> {
+    let children: Vec<Descriptor> = if c.is_index {
+        parse_json::<ImageIndex>(&c.bytes, "index")?.manifests
+    } else {
+        Vec::new()
+    };
+    let source_of = |d: &Digest| {
+        c.sources
+            .iter()
+            .find(|(x, _)| x == d)
+            .or_else(|| c.sources.first())
+            .map(|(_, r)| r.clone())
+    };
+    for tag in tags {
+        let tag = tag.clone().with_default_tag();
+        let target = Reference::repo(tag.registry(), tag.repository());
+        if c.is_index {
+            for d in &children {
+                if let Some(from) = source_of(&d.digest) {
+                    transfer::copy_manifest(client, &from, &target, &d.digest).await?;
+                }
             }
+            for d in &children {
+                let at = target.at_digest(d.digest.clone());
+                if client.head_manifest(&at).await?.is_none() {
+                    return Err(OciError::NotFound {
+                        reference: at.to_string(),
+                    });
+                }
+            }
+        } else if let Some((_, from)) = c.sources.first() {
+            transfer::copy_image_blobs(client, from, &target, &c.bytes).await?;
         }
-        Manifest::Image(_) => copy_manifest_blobs(client, from, to, &fetched.bytes).await?,
+        client.put_manifest(&tag, &c.bytes, &c.media_type).await?;
     }
-    client.put_manifest(&to.at_digest(digest.clone()), &fetched.bytes, fetched.media_type.as_str()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sources_like_buildx() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert!(parse_source(&d).unwrap().desc.is_some());
+        assert!(
+            parse_source(&format!("{d}\n")).is_err(),
+            "a trailing newline breaks a digest"
+        );
+        assert!(parse_source("sha256:abc").is_err());
+        assert!(parse_source("r.io/a:1").unwrap().reference.is_some());
+        let j = format!(
+            r#"{{"digest":"{d}","size":3,"platform":{{"os":"linux","architecture":"arm64"}}}}"#
+        );
+        let s = parse_source(&j).unwrap();
+        assert_eq!(s.desc.unwrap().size, 3);
+        assert!(parse_source("{not json").is_err());
+        assert!(parse_source("Bad//ref").is_err());
+    }
+
+    #[test]
+    fn parses_annotations() {
+        let a = parse_annotation("index:org.opencontainers.image.title=t=x").unwrap();
+        assert_eq!(
+            (a.kind.as_str(), a.key.as_str(), a.value.as_str()),
+            ("index", "org.opencontainers.image.title", "t=x")
+        );
+        let a = parse_annotation("manifest-descriptor[linux/arm64]:k=v").unwrap();
+        assert_eq!(a.platform.unwrap().to_string(), "linux/arm64");
+        assert_eq!(parse_annotation("k=v").unwrap().kind, "");
+        assert!(parse_annotation("nokey").is_err());
+        assert!(parse_annotation("bogus:k=v").is_err());
+        assert!(parse_annotation("index[linux/arm64:k=v").is_err());
+    }
+
+    #[test]
+    fn merges_descriptors_given_by_the_user() {
+        let d = Digest::sha256(b"m");
+        let found = Descriptor::new(MediaType::OciManifest.as_str(), d.clone(), 10);
+        let mut given = Descriptor::new("", d, 3);
+        assert!(matches!(
+            merge_desc(found.clone(), Some(given.clone())),
+            Err(OciError::SizeMismatch { .. })
+        ));
+        given.size = 0;
+        given.platform = Some(Platform::new("linux", "arm64", "v8"));
+        let m = merge_desc(found, Some(given)).unwrap();
+        assert_eq!(m.size, 10);
+        assert_eq!(m.platform.unwrap().variant, "v8");
+    }
 }

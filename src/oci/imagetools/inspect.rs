@@ -1,12 +1,14 @@
 //! `imagetools inspect`: the human output (Go tabwriter layout of buildx), `--raw` and
 //! `--format` templates.
 
-use super::model::{self, descriptor_value, image_value, index_value, provenance_value, sbom_value};
+use super::model::{
+    self, descriptor_value, image_value, index_value, provenance_value, sbom_value,
+};
 use super::tabwriter::TabWriter;
 use super::template::Template;
 use super::value::{Field, Value};
 use super::{parse_layout_ref, Store};
-use crate::oci::image::{Manifest, ImageIndex};
+use crate::oci::image::{ImageIndex, Manifest};
 use crate::oci::layout::Layout;
 use crate::oci::registry::{Client, FetchedManifest};
 use crate::oci::{OciError, Reference};
@@ -19,7 +21,12 @@ pub struct InspectOptions {
 }
 
 /// The human listing of a manifest or index.
-pub fn human(name: &str, child_base: &str, fetched: &FetchedManifest, index: Option<&ImageIndex>) -> String {
+pub fn human(
+    name: &str,
+    child_base: &str,
+    fetched: &FetchedManifest,
+    index: Option<&ImageIndex>,
+) -> String {
     let mut w = TabWriter::new();
     w.write(&format!("Name:\t{name}\n"));
     w.write(&format!("MediaType:\t{}\n", fetched.media_type.as_str()));
@@ -60,35 +67,43 @@ pub fn human(name: &str, child_base: &str, fetched: &FetchedManifest, index: Opt
 
 /// Inspects `input` (a registry reference or `oci-layout://PATH@DIGEST`) and returns the
 /// bytes to print.
-pub async fn inspect(client: &Client, input: &str, opts: &InspectOptions) -> Result<Vec<u8>, OciError> {
-    let (store, fetched, name, child_base) = if let Some((path, tag, digest)) = parse_layout_ref(input) {
-        let layout = Layout::open(&path)?;
-        let digest = match (digest, tag) {
-            (Some(d), _) => d,
-            (None, Some(t)) => layout.resolve(&t)?.digest,
-            (None, None) => layout.resolve("latest")?.digest,
+pub async fn inspect(
+    client: &Client,
+    input: &str,
+    opts: &InspectOptions,
+) -> Result<Vec<u8>, OciError> {
+    if opts.raw && opts.format.as_deref().is_some_and(|f| !f.is_empty()) {
+        return Err(OciError::invalid("format and raw cannot be used together"));
+    }
+    let (store, fetched, name, child_base) =
+        if let Some((path, tag, digest)) = parse_layout_ref(input) {
+            let layout = Layout::open(&path)?;
+            let digest = match (digest, tag) {
+                (Some(d), _) => d,
+                (None, Some(t)) => layout.resolve(&t)?.digest,
+                (None, None) => layout.resolve("latest")?.digest,
+            };
+            let fetched = layout.manifest(&digest)?;
+            let base = format!("oci-layout://{path}");
+            let name = format!("{base}@{digest}");
+            (Store::Layout(layout), fetched, name, base)
+        } else {
+            let r = Reference::parse(input)?.with_default_tag();
+            let fetched = client.get_manifest(&r).await?;
+            let mut base = r.name();
+            if let Some(t) = r.tag() {
+                base = format!("{base}:{t}");
+            }
+            let name = r.to_string();
+            let repo = Reference::repo(r.registry(), r.repository());
+            (Store::Registry { client, repo }, fetched, name, base)
         };
-        let fetched = layout.manifest(&digest)?;
-        let base = format!("oci-layout://{path}");
-        let name = format!("{base}@{digest}");
-        (Store::Layout(layout), fetched, name, base)
-    } else {
-        let r = Reference::parse(input)?.with_default_tag();
-        let fetched = client.get_manifest(&r).await?;
-        let mut base = r.name();
-        if let Some(t) = r.tag() {
-            base = format!("{base}:{t}");
-        }
-        let name = r.to_string();
-        let repo = Reference::repo(r.registry(), r.repository());
-        (Store::Registry { client, repo }, fetched, name, base)
-    };
     if opts.raw {
         return Ok(fetched.bytes);
     }
     let manifest = Manifest::parse(&fetched.bytes, fetched.media_type)?;
     let index = match &manifest {
-        Manifest::Index(i) => Some(i),
+        Manifest::Index(i) => Some(i.as_ref()),
         Manifest::Image(_) => None,
     };
     let template = match opts.format.as_deref() {
@@ -102,7 +117,8 @@ pub async fn inspect(client: &Client, input: &str, opts: &InspectOptions) -> Res
     let format = opts.format.as_deref().unwrap_or("");
     let want_prov = format.contains("Provenance");
     let want_sbom = format.contains("SBOM");
-    let input_value = template_input(&store, input, &fetched, &manifest, want_prov, want_sbom).await?;
+    let input_value =
+        template_input(&store, input, &fetched, &manifest, want_prov, want_sbom).await?;
     Ok(template.execute(&input_value)?.into_bytes())
 }
 
@@ -115,24 +131,21 @@ async fn template_input(
     want_prov: bool,
     want_sbom: bool,
 ) -> Result<Value, OciError> {
-    let (manifest_v, images) = match manifest {
-        Manifest::Index(idx) => (
-            index_value(idx, fetched),
-            model::load_index_images(store, idx, want_prov, want_sbom).await?,
-        ),
-        Manifest::Image(m) => {
-            let image = model::load_config(store, m).await?;
-            let key = image.platform().normalize().to_string();
-            let pi = model::PlatformImage { key, image, provenance: None, sboms: vec![] };
-            (descriptor_value(&fetched.descriptor()), vec![pi])
-        }
+    let manifest_v = match manifest {
+        Manifest::Index(idx) => index_value(idx, fetched),
+        Manifest::Image(_) => descriptor_value(&fetched.descriptor()),
     };
-    let (image, prov, sbom) = if let [single] = images.as_slice() {
-        (
-            image_value(&single.image),
-            provenance_value(&single.provenance),
-            sbom_value(&single.sboms),
-        )
+    let images = model::load_images(store, fetched, want_prov, want_sbom).await?;
+    // one platform: the values themselves; several: maps keyed by platform
+    let (image, prov, sbom) = if images.len() <= 1 {
+        match images.first() {
+            Some(single) => (
+                image_value(&single.image),
+                provenance_value(&single.provenance),
+                sbom_value(&single.sboms),
+            ),
+            None => (Value::Ptr(None), provenance_value(&None), sbom_value(&[])),
+        }
     } else {
         let mut im = BTreeMap::new();
         let mut pm = BTreeMap::new();
@@ -146,7 +159,10 @@ async fn template_input(
                 sm.insert(pi.key.clone(), sbom_value(&pi.sboms));
             }
         }
-        let map = |m: BTreeMap<String, Value>| Value::Map { entries: Some(m), iface: true };
+        let map = |m: BTreeMap<String, Value>| Value::Map {
+            entries: Some(m),
+            iface: true,
+        };
         (map(im), map(pm), map(sm))
     };
     Ok(Value::Struct {
@@ -155,7 +171,11 @@ async fn template_input(
             Field::new("Name", "name", Value::str(input)),
             Field::new("Manifest", "manifest", manifest_v),
             Field::omit("Image", "image", image),
-            Field::omit("Provenance", "provenance", if want_prov { prov } else { Value::Nil }),
+            Field::omit(
+                "Provenance",
+                "provenance",
+                if want_prov { prov } else { Value::Nil },
+            ),
             Field::omit("SBOM", "sbom", if want_sbom { sbom } else { Value::Nil }),
         ],
     })

@@ -25,7 +25,9 @@ impl Store<'_> {
     /// A manifest or index by digest, verified.
     pub async fn manifest(&self, digest: &Digest) -> Result<FetchedManifest, OciError> {
         match self {
-            Store::Registry { client, repo } => client.get_manifest(&repo.at_digest(digest.clone())).await,
+            Store::Registry { client, repo } => {
+                client.get_manifest(&repo.at_digest(digest.clone())).await
+            }
             Store::Layout(l) => l.manifest(digest),
         }
     }
@@ -47,7 +49,11 @@ pub fn parse_layout_ref(s: &str) -> Option<(String, Option<String>, Option<Diges
     }
     let last_slash = rest.rfind('/').map(|i| i + 1).unwrap_or(0);
     match rest[last_slash..].rfind(':') {
-        Some(i) => Some((rest[..last_slash + i].to_string(), Some(rest[last_slash + i + 1..].to_string()), None)),
+        Some(i) => Some((
+            rest[..last_slash + i].to_string(),
+            Some(rest[last_slash + i + 1..].to_string()),
+            None,
+        )),
         None => Some((rest.to_string(), None, None)),
     }
 }

@@ -3,9 +3,11 @@
 
 use super::value::{Field, Value};
 use super::Store;
-use crate::oci::image::{annotation, Descriptor, History, Image, ImageIndex, ImageManifest, Manifest};
+use crate::oci::image::{
+    annotation, Descriptor, History, Image, ImageIndex, ImageManifest, Manifest,
+};
 use crate::oci::registry::FetchedManifest;
-use crate::oci::{Digest, OciError, Platform};
+use crate::oci::{OciError, Platform};
 use std::collections::BTreeMap;
 
 pub fn platform_value(p: &Platform) -> Value {
@@ -29,10 +31,26 @@ pub fn descriptor_value(d: &Descriptor) -> Value {
             Field::new("Digest", "digest", Value::str(d.digest.to_string())),
             Field::new("Size", "size", Value::Int(d.size)),
             Field::omit("URLs", "urls", Value::strings(&d.urls)),
-            Field::omit("Annotations", "annotations", Value::string_map(&d.annotations)),
-            Field::omit("Data", "data", d.data.clone().map(Value::Str).unwrap_or(Value::Slice(None))),
-            Field::omit("Platform", "platform", Value::Ptr(d.platform.as_ref().map(|p| Box::new(platform_value(p))))),
-            Field::omit("ArtifactType", "artifactType", Value::str(d.artifact_type.clone().unwrap_or_default())),
+            Field::omit(
+                "Annotations",
+                "annotations",
+                Value::string_map(&d.annotations),
+            ),
+            Field::omit(
+                "Data",
+                "data",
+                d.data.clone().map(Value::Str).unwrap_or(Value::Slice(None)),
+            ),
+            Field::omit(
+                "Platform",
+                "platform",
+                Value::Ptr(d.platform.as_ref().map(|p| Box::new(platform_value(p)))),
+            ),
+            Field::omit(
+                "ArtifactType",
+                "artifactType",
+                Value::str(d.artifact_type.clone().unwrap_or_default()),
+            ),
         ],
     }
 }
@@ -42,8 +60,17 @@ pub fn index_value(idx: &ImageIndex, fetched: &FetchedManifest) -> Value {
     Value::Struct {
         type_name: "imagetools.manifestList",
         fields: vec![
-            Field::new("SchemaVersion", "schemaVersion", Value::Int(idx.schema_version as i64)),
-            Field::new("MediaType", "mediaType", Value::str(fetched.media_type.as_str())),
+            Field::new(
+                "SchemaVersion",
+                "schemaVersion",
+                Value::Int(idx.schema_version as i64),
+            ),
+            // the index's own mediaType field (omitted when the document has none)
+            Field::omit(
+                "MediaType",
+                "mediaType",
+                Value::str(idx.media_type.clone().unwrap_or_default()),
+            ),
             Field::new("Digest", "digest", Value::str(fetched.digest.to_string())),
             Field::new("Size", "size", Value::Int(fetched.bytes.len() as i64)),
             Field::new(
@@ -51,19 +78,34 @@ pub fn index_value(idx: &ImageIndex, fetched: &FetchedManifest) -> Value {
                 "manifests",
                 Value::Slice(Some(idx.manifests.iter().map(descriptor_value).collect())),
             ),
-            Field::omit("Annotations", "annotations", Value::string_map(&idx.annotations)),
+            Field::omit(
+                "Annotations",
+                "annotations",
+                Value::string_map(&idx.annotations),
+            ),
         ],
     }
 }
 
 fn empty_set(m: &BTreeMap<String, crate::oci::image::Empty>) -> Value {
     if m.is_empty() {
-        return Value::Map { entries: None, iface: false };
+        return Value::Map {
+            entries: None,
+            iface: false,
+        };
     }
     Value::Map {
         entries: Some(
             m.keys()
-                .map(|k| (k.clone(), Value::Struct { type_name: "struct {}", fields: vec![] }))
+                .map(|k| {
+                    (
+                        k.clone(),
+                        Value::Struct {
+                            type_name: "struct {}",
+                            fields: vec![],
+                        },
+                    )
+                })
                 .collect(),
         ),
         iface: false,
@@ -143,7 +185,11 @@ pub struct PlatformImage {
 pub fn provenance_value(p: &Option<serde_json::Value>) -> Value {
     Value::Struct {
         type_name: "imagetools.provenanceStub",
-        fields: vec![Field::omit("SLSA", "SLSA", p.clone().map(Value::Json).unwrap_or(Value::Nil))],
+        fields: vec![Field::omit(
+            "SLSA",
+            "SLSA",
+            p.clone().map(Value::Json).unwrap_or(Value::Nil),
+        )],
     }
 }
 
@@ -167,7 +213,8 @@ pub fn sbom_value(s: &[serde_json::Value]) -> Value {
 }
 
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, OciError> {
-    serde_json::from_slice(bytes).map_err(|e| OciError::manifest(what.to_string(), format!("invalid JSON: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| OciError::manifest(what.to_string(), format!("invalid JSON: {e}")))
 }
 
 /// The config of an image manifest.
@@ -176,66 +223,154 @@ pub async fn load_config(store: &Store<'_>, manifest: &ImageManifest) -> Result<
     parse_json(&bytes, &format!("image config {}", manifest.config.digest))
 }
 
-pub async fn load_image_manifest(store: &Store<'_>, digest: &Digest) -> Result<ImageManifest, OciError> {
-    let m = store.manifest(digest).await?;
-    match Manifest::parse(&m.bytes, m.media_type)? {
-        Manifest::Image(im) => Ok(im),
-        Manifest::Index(_) => Err(OciError::manifest(format!("manifest {digest}"), "expected an image manifest, found an index")),
-    }
+/// Annotations naming the image an attestation manifest is about (new name first).
+const REFERENCE_DIGEST_KEYS: [&str; 2] =
+    ["com.docker.reference.digest", annotation::REFERENCE_DIGEST];
+
+fn is_in_toto(media_type: &str) -> bool {
+    media_type == crate::oci::image::media_type::IN_TOTO || is_dsse(media_type)
 }
 
-/// Reads the in-toto statements of an attestation manifest: (provenance, SBOMs).
-pub async fn load_attestation(
+fn is_dsse(media_type: &str) -> bool {
+    media_type.starts_with("application/vnd.in-toto.") && media_type.ends_with("+dsse")
+}
+
+/// The predicate of an in-toto statement (unwrapping a DSSE envelope if needed).
+fn predicate(bytes: &[u8], media_type: &str, what: &str) -> Result<serde_json::Value, OciError> {
+    use base64::Engine as _;
+    let statement = if is_dsse(media_type) {
+        #[derive(serde::Deserialize)]
+        struct Envelope {
+            payload: String,
+        }
+        let env: Envelope = parse_json(bytes, what)?;
+        base64::engine::general_purpose::STANDARD
+            .decode(env.payload)
+            .map_err(|_| OciError::manifest(what.to_string(), "DSSE payload is not base64"))?
+    } else {
+        bytes.to_vec()
+    };
+    let v: serde_json::Value = parse_json(&statement, what)?;
+    Ok(v.get("predicate")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null))
+}
+
+/// What a walk over an index (or a single manifest) finds.
+#[derive(Default)]
+struct Walk {
+    /// normalised platform -> (image manifest digest, manifest)
+    images: BTreeMap<String, (String, ImageManifest)>,
+    /// image digest -> its attestation manifests
+    refs: BTreeMap<String, Vec<ImageManifest>>,
+}
+
+async fn walk(
     store: &Store<'_>,
-    att: &Descriptor,
+    desc: &Descriptor,
+    fetched: Option<&FetchedManifest>,
+    out: &mut Walk,
+) -> Result<(), OciError> {
+    let Some(kind) = crate::oci::MediaType::parse(&desc.media_type) else {
+        return Ok(()); // not a manifest: nothing to inspect
+    };
+    let owned;
+    let fetched = match fetched {
+        Some(f) => f,
+        None => {
+            owned = store.manifest(&desc.digest).await?;
+            &owned
+        }
+    };
+    match Manifest::parse(&fetched.bytes, kind)? {
+        Manifest::Index(idx) => {
+            for child in &idx.manifests {
+                Box::pin(walk(store, child, None, out)).await?;
+            }
+        }
+        Manifest::Image(m) => {
+            if let Some(subject) = REFERENCE_DIGEST_KEYS
+                .iter()
+                .find_map(|k| desc.annotations.get(*k))
+            {
+                out.refs.entry(subject.clone()).or_default().push(*m);
+                return Ok(());
+            }
+            let platform = match &desc.platform {
+                Some(p) => p.clone(),
+                None => load_config(store, &m).await?.platform(),
+            };
+            let key = if platform.os.is_empty() {
+                "unknown".to_string()
+            } else {
+                platform.normalize().to_string()
+            };
+            out.images.insert(key, (desc.digest.to_string(), *m));
+        }
+    }
+    Ok(())
+}
+
+/// The provenance and SBOM predicates of an image's attestation manifests.
+async fn attestations(
+    store: &Store<'_>,
+    atts: &[ImageManifest],
     want_provenance: bool,
     want_sbom: bool,
 ) -> Result<(Option<serde_json::Value>, Vec<serde_json::Value>), OciError> {
-    let m = load_image_manifest(store, &att.digest).await?;
     let mut provenance = None;
     let mut sboms = Vec::new();
-    for layer in &m.layers {
-        let pt = layer.annotations.get(annotation::PREDICATE_TYPE).map(String::as_str).unwrap_or("");
-        let is_prov = pt.starts_with("https://slsa.dev/provenance/");
-        let is_sbom = pt == "https://spdx.dev/Document";
-        if !((is_prov && want_provenance && provenance.is_none()) || (is_sbom && want_sbom)) {
-            continue;
-        }
-        let bytes = store.blob(&layer.digest).await?;
-        let stmt: serde_json::Value = parse_json(&bytes, &format!("attestation {}", layer.digest))?;
-        let pred = stmt.get("predicate").cloned().unwrap_or(serde_json::Value::Null);
-        if is_prov {
-            provenance = Some(pred);
-        } else {
-            sboms.push(pred);
+    for att in atts {
+        for layer in att.layers.iter().filter(|l| is_in_toto(&l.media_type)) {
+            let pt = layer
+                .annotations
+                .get(annotation::PREDICATE_TYPE)
+                .map(String::as_str)
+                .unwrap_or("");
+            let prov = want_provenance
+                && provenance.is_none()
+                && pt.starts_with("https://slsa.dev/provenance/");
+            let sbom = want_sbom && pt == "https://spdx.dev/Document";
+            if !(prov || sbom) {
+                continue;
+            }
+            let what = format!("attestation {}", layer.digest);
+            let pred = predicate(&store.blob(&layer.digest).await?, &layer.media_type, &what)?;
+            if prov {
+                provenance = Some(pred);
+            } else {
+                sboms.push(pred);
+            }
         }
     }
     Ok((provenance, sboms))
 }
 
-/// The images of an index (attestations skipped), with their attestations if asked for.
-pub async fn load_index_images(
+/// Every image reachable from `top` (attestation manifests attached to their image, not
+/// listed), sorted by normalised platform, with provenance and SBOM when asked for.
+pub async fn load_images(
     store: &Store<'_>,
-    idx: &ImageIndex,
+    top: &FetchedManifest,
     want_provenance: bool,
     want_sbom: bool,
 ) -> Result<Vec<PlatformImage>, OciError> {
+    let mut found = Walk::default();
+    walk(store, &top.descriptor(), Some(top), &mut found).await?;
     let mut out = Vec::new();
-    for d in idx.manifests.iter().filter(|d| !d.is_attestation()) {
-        let m = load_image_manifest(store, &d.digest).await?;
-        let image = load_config(store, &m).await?;
-        let platform = d.platform.clone().unwrap_or_else(|| image.platform());
-        let key = platform.normalize().to_string();
-        let mut pi = PlatformImage { key, image, provenance: None, sboms: Vec::new() };
-        if want_provenance || want_sbom {
-            let digest = d.digest.to_string();
-            if let Some(att) = idx.manifests.iter().find(|a| a.attests() == Some(digest.as_str())) {
-                let (p, s) = load_attestation(store, att, want_provenance, want_sbom).await?;
-                pi.provenance = p;
-                pi.sboms = s;
+    for (key, (digest, m)) in &found.images {
+        let image = load_config(store, m).await?;
+        let (provenance, sboms) = match found.refs.get(digest) {
+            Some(atts) if want_provenance || want_sbom => {
+                attestations(store, atts, want_provenance, want_sbom).await?
             }
-        }
-        out.push(pi);
+            _ => (None, Vec::new()),
+        };
+        out.push(PlatformImage {
+            key: key.clone(),
+            image,
+            provenance,
+            sboms,
+        });
     }
     Ok(out)
 }

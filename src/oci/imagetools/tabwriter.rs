@@ -29,7 +29,11 @@ impl TabWriter {
         }
         let text = std::mem::take(&mut self.buf);
         let ends_nl = text.ends_with('\n');
-        let body = if ends_nl { &text[..text.len() - 1] } else { &text[..] };
+        let body = if ends_nl {
+            &text[..text.len() - 1]
+        } else {
+            &text[..]
+        };
         let lines: Vec<Vec<&str>> = body.split('\n').map(|l| l.split('\t').collect()).collect();
         let mut widths = Vec::new();
         let mut out = String::new();
@@ -64,7 +68,13 @@ fn write_lines(lines: &[Vec<&str>], from: usize, to: usize, widths: &[usize], ou
     }
 }
 
-fn format(lines: &[Vec<&str>], mut line0: usize, line1: usize, widths: &mut Vec<usize>, out: &mut String) {
+fn format(
+    lines: &[Vec<&str>],
+    mut line0: usize,
+    line1: usize,
+    widths: &mut Vec<usize>,
+    out: &mut String,
+) {
     let column = widths.len();
     let mut this = line0;
     while this < line1 {
@@ -99,7 +109,10 @@ mod tests {
         w.flush();
         w.write("  Name:\ta\n");
         let s = w.finish();
-        assert_eq!(s, "Name:      x\nMediaType: y\n           \nManifests: \n  Name: a\n");
+        assert_eq!(
+            s,
+            "Name:      x\nMediaType: y\n           \nManifests: \n  Name: a\n"
+        );
         // a line without tabs ends the block
         let mut w = TabWriter::new();
         w.write("a:\t1\nplain\nlonger:\t2\n");

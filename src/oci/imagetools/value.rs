@@ -20,13 +20,41 @@ pub struct Field {
 
 impl Field {
     pub fn new(name: &'static str, json: &'static str, value: Value) -> Field {
-        Field { name, json, omitempty: false, inline: false, value }
+        Field {
+            name,
+            json,
+            omitempty: false,
+            inline: false,
+            value,
+        }
     }
     pub fn omit(name: &'static str, json: &'static str, value: Value) -> Field {
-        Field { name, json, omitempty: true, inline: false, value }
+        Field {
+            name,
+            json,
+            omitempty: true,
+            inline: false,
+            value,
+        }
+    }
+    /// A value reached by name in templates but never encoded as JSON (a Go method).
+    pub fn method(name: &'static str, value: Value) -> Field {
+        Field {
+            name,
+            json: "",
+            omitempty: true,
+            inline: false,
+            value,
+        }
     }
     pub fn inline(name: &'static str, value: Value) -> Field {
-        Field { name, json: "", omitempty: false, inline: true, value }
+        Field {
+            name,
+            json: "",
+            omitempty: false,
+            inline: true,
+            value,
+        }
     }
 }
 
@@ -46,8 +74,14 @@ pub enum Value {
     /// A slice; `None` is a nil slice.
     Slice(Option<Vec<Value>>),
     /// A `map[string]T`; `None` is a nil map. `iface` when T is an interface type.
-    Map { entries: Option<BTreeMap<String, Value>>, iface: bool },
-    Struct { type_name: &'static str, fields: Vec<Field> },
+    Map {
+        entries: Option<BTreeMap<String, Value>>,
+        iface: bool,
+    },
+    Struct {
+        type_name: &'static str,
+        fields: Vec<Field>,
+    },
     /// A pointer; `None` is nil.
     Ptr(Option<Box<Value>>),
     /// An `interface{}` holding decoded JSON (`map[string]interface{}`, `[]interface{}`, ...).
@@ -69,10 +103,17 @@ impl Value {
 
     pub fn string_map(m: &BTreeMap<String, String>) -> Value {
         if m.is_empty() {
-            return Value::Map { entries: None, iface: false };
+            return Value::Map {
+                entries: None,
+                iface: false,
+            };
         }
         Value::Map {
-            entries: Some(m.iter().map(|(k, v)| (k.clone(), Value::Str(v.clone()))).collect()),
+            entries: Some(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), Value::Str(v.clone())))
+                    .collect(),
+            ),
             iface: false,
         }
     }
@@ -144,7 +185,11 @@ pub fn go_float(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     let abs = f.abs();
     if abs != 0.0 && !(1e-4..1e21).contains(&abs) {
@@ -155,7 +200,11 @@ pub fn go_float(f: f64) -> String {
                 Some(d) => ('-', d),
                 None => ('+', e),
             };
-            let digits = if digits.len() < 2 { format!("0{digits}") } else { digits.to_string() };
+            let digits = if digits.len() < 2 {
+                format!("0{digits}")
+            } else {
+                digits.to_string()
+            };
             return format!("{m}e{sign}{digits}");
         }
         return s;
@@ -188,7 +237,11 @@ pub fn go_time_string(rfc3339: &str) -> String {
         Some((h, f)) => (h, f.trim_end_matches('0')),
         None => (clock, ""),
     };
-    let frac = if frac.is_empty() { String::new() } else { format!(".{frac}") };
+    let frac = if frac.is_empty() {
+        String::new()
+    } else {
+        format!(".{frac}")
+    };
     match zone {
         None => format!("{date} {hms}{frac} +0000 UTC"),
         Some(z) => {
@@ -314,7 +367,11 @@ fn newline(out: &mut String, depth: usize) {
     }
 }
 
-fn json_object<'a>(out: &mut String, entries: impl Iterator<Item = (&'a str, JsonItem<'a>)>, depth: usize) {
+fn json_object<'a>(
+    out: &mut String,
+    entries: impl Iterator<Item = (&'a str, JsonItem<'a>)>,
+    depth: usize,
+) {
     let entries: Vec<_> = entries.collect();
     if entries.is_empty() {
         out.push_str("{}");
@@ -350,7 +407,7 @@ fn struct_entries<'a>(fields: &'a [Field], acc: &mut Vec<(&'a str, JsonItem<'a>)
             }
             continue;
         }
-        if f.omitempty && f.value.is_empty_value() {
+        if f.json.is_empty() || (f.omitempty && f.value.is_empty_value()) {
             continue;
         }
         acc.push((f.json, JsonItem::Go(&f.value)));
@@ -365,8 +422,13 @@ fn json_raw(out: &mut String, v: &serde_json::Value, depth: usize) {
         serde_json::Value::String(s) => json_string(out, s),
         serde_json::Value::Array(a) => json_array(out, a.iter().map(JsonItem::Raw), depth),
         serde_json::Value::Object(o) => {
-            let sorted: BTreeMap<&str, &serde_json::Value> = o.iter().map(|(k, v)| (k.as_str(), v)).collect();
-            json_object(out, sorted.into_iter().map(|(k, v)| (k, JsonItem::Raw(v))), depth)
+            let sorted: BTreeMap<&str, &serde_json::Value> =
+                o.iter().map(|(k, v)| (k.as_str(), v)).collect();
+            json_object(
+                out,
+                sorted.into_iter().map(|(k, v)| (k, JsonItem::Raw(v))),
+                depth,
+            )
         }
     }
 }
@@ -404,9 +466,13 @@ fn json_value(out: &mut String, v: &Value, depth: usize) {
         Value::Slice(None) => out.push_str("null"),
         Value::Slice(Some(items)) => json_array(out, items.iter().map(JsonItem::Go), depth),
         Value::Map { entries: None, .. } => out.push_str("null"),
-        Value::Map { entries: Some(m), .. } => {
-            json_object(out, m.iter().map(|(k, v)| (k.as_str(), JsonItem::Go(v))), depth)
-        }
+        Value::Map {
+            entries: Some(m), ..
+        } => json_object(
+            out,
+            m.iter().map(|(k, v)| (k.as_str(), JsonItem::Go(v))),
+            depth,
+        ),
         Value::Struct { fields, .. } => {
             let mut acc = Vec::new();
             struct_entries(fields, &mut acc);
@@ -414,6 +480,49 @@ fn json_value(out: &mut String, v: &Value, depth: usize) {
         }
         Value::Ptr(Some(inner)) => json_value(out, inner, depth),
         Value::Json(j) => json_raw(out, j, depth),
+    }
+}
+
+/// `json.MarshalIndent(v, "", "  ")` of a serde type whose field order follows the Go
+/// struct (keys are written in the order serde produces them).
+pub fn marshal_indent<T: serde::Serialize>(v: &T) -> Result<String, crate::oci::OciError> {
+    let value = serde_json::to_value(v)
+        .map_err(|e| crate::oci::OciError::invalid(format!("encoding JSON: {e}")))?;
+    let mut out = String::new();
+    ordered(&mut out, &value, 0);
+    Ok(out)
+}
+
+fn ordered(out: &mut String, v: &serde_json::Value, depth: usize) {
+    match v {
+        serde_json::Value::String(s) => json_string(out, s),
+        serde_json::Value::Array(a) if !a.is_empty() => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, depth + 1);
+                ordered(out, x, depth + 1);
+            }
+            newline(out, depth);
+            out.push(']');
+        }
+        serde_json::Value::Object(o) if !o.is_empty() => {
+            out.push('{');
+            for (i, (k, x)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, depth + 1);
+                json_string(out, k);
+                out.push_str(": ");
+                ordered(out, x, depth + 1);
+            }
+            newline(out, depth);
+            out.push('}');
+        }
+        other => out.push_str(&other.to_string()),
     }
 }
 
@@ -433,10 +542,22 @@ mod tests {
                 Field::omit("Variant", "variant", Value::str("")),
             ],
         };
-        assert_eq!(Value::Ptr(Some(Box::new(platform.clone()))).print(), "{amd64 linux  [] }");
-        assert_eq!(platform.to_json(), "{\n  \"architecture\": \"amd64\",\n  \"os\": \"linux\"\n}");
-        assert_eq!(go_time_string("2024-01-01T00:00:00Z"), "2024-01-01 00:00:00 +0000 UTC");
-        assert_eq!(go_time_string("2024-01-01T00:00:00.5+02:00"), "2024-01-01 00:00:00.5 +0200 +0200");
+        assert_eq!(
+            Value::Ptr(Some(Box::new(platform.clone()))).print(),
+            "{amd64 linux  [] }"
+        );
+        assert_eq!(
+            platform.to_json(),
+            "{\n  \"architecture\": \"amd64\",\n  \"os\": \"linux\"\n}"
+        );
+        assert_eq!(
+            go_time_string("2024-01-01T00:00:00Z"),
+            "2024-01-01 00:00:00 +0000 UTC"
+        );
+        assert_eq!(
+            go_time_string("2024-01-01T00:00:00.5+02:00"),
+            "2024-01-01 00:00:00.5 +0200 +0200"
+        );
         let mut s = String::new();
         json_string(&mut s, "<b>&amp;</b>");
         assert_eq!(s, r#""\u003cb\u003e\u0026amp;\u003c/b\u003e""#);
