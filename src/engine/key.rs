@@ -14,7 +14,7 @@
 //! A step key ([`step_key`]) encodes, in this order: `kind` (`workdir`, `copy`, `add`,
 //! `run`), `parent` (the key of the step before it, or of the stage's base), `platform`
 //! (`os/arch[/variant]`), then the step's expanded arguments as `arg` fields in the order
-//! the planner lists them ([`super::plan::StepKind::key_fields`]). A base key
+//! the planner lists them (`Step::key_fields`). A base key
 //! ([`base_key`]) encodes `kind=base`, the base kind (`image`, `scratch`, `context`), the
 //! platform, and the manifest digest or context name. Lists are written as one field per
 //! item after a `len` field with the item count.

@@ -154,9 +154,7 @@ pub(super) fn dispatch_stage<'a>(
             let Some(parent) = done.get(b) else {
                 return Err(ctx.stage_error(stage, format!("stage {b} was not built before")));
             };
-            let mut state = parent.clone();
-            state.image.config.on_build = None;
-            (StageBase::Stage(*b), state, false)
+            (StageBase::Stage(*b), parent.clone(), false)
         }
         BaseRef::Scratch => {
             let p = ctx.req.platform.clone();
@@ -190,6 +188,9 @@ pub(super) fn dispatch_stage<'a>(
             )
         }
     };
+    // A base's ONBUILD triggers run in this stage (see graph::load_triggers) and are
+    // not passed on.
+    state.image.config.on_build = None;
     let base_key = state.key.clone();
     let base_layers = state.layers;
     let no_cache = stage.name.as_deref().is_some_and(|n| {

@@ -404,7 +404,20 @@ fn load_triggers(ctx: &mut Ctx, s: usize, infos: &mut [StageInfo]) -> Result<boo
                 .map_err(|e| ctx.stage_error(st, e.to_string()))?;
             img.config.config.on_build.clone().unwrap_or_default()
         }
-        _ => Vec::new(),
+        BaseRef::Context(name) => match ctx.named_context(name) {
+            Some((_, NamedContext::Image(r) | NamedContext::OciLayout(r))) => {
+                let platform = infos[s]
+                    .platform
+                    .clone()
+                    .unwrap_or_else(|| ctx.req.platform.clone());
+                let img = ctx
+                    .resolve_image(&r, &platform)
+                    .map_err(|e| ctx.stage_error(st, e.to_string()))?;
+                img.config.config.on_build.clone().unwrap_or_default()
+            }
+            _ => Vec::new(),
+        },
+        BaseRef::Scratch | BaseRef::Replaced(_) => Vec::new(),
     };
     infos[s].triggers_done = true;
     let mut new_deps = false;

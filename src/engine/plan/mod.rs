@@ -15,7 +15,38 @@
 //!    stage's image config; WORKDIR, COPY, ADD and RUN become [`Step`]s with cache keys.
 //!
 //! The result is a [`Plan`] for one target platform; a multi-platform build calls [`plan`]
-//! once per platform.
+//! once per platform ([`plan_each`]).
+//!
+//! ```
+//! use kiln::dockerfile::parse_dockerfile;
+//! use kiln::engine::plan::{plan, BaseImage, BaseResolver, BuildRequest, PlanError, StepKind};
+//! use kiln::oci::{Image, Platform};
+//!
+//! struct Local;
+//! impl BaseResolver for Local {
+//!     fn resolve(&mut self, reference: &str, platform: &Platform) -> Result<BaseImage, PlanError> {
+//!         let mut config = Image::default();
+//!         config.os = platform.os.clone();
+//!         config.architecture = platform.architecture.clone();
+//!         Ok(BaseImage {
+//!             reference: reference.to_string(),
+//!             digest: format!("sha256:{}", "0".repeat(64)),
+//!             config,
+//!             layers: Vec::new(),
+//!         })
+//!     }
+//! }
+//!
+//! let df = parse_dockerfile("FROM alpine\nWORKDIR /app\nCOPY . .\nCMD [\"./run\"]\n", "Dockerfile")?;
+//! let req = BuildRequest::new(Platform::new("linux", "amd64", ""));
+//! let p = plan(&df, &req, &mut Local)?;
+//! assert_eq!(p.image.config.working_dir, "/app");
+//! assert_eq!(p.image.config.cmd, vec!["./run"]);
+//! let steps = &p.stages[0].steps;
+//! assert!(matches!(&steps[0].kind, StepKind::Workdir { path, .. } if path == "/app"));
+//! assert!(matches!(&steps[1].kind, StepKind::Copy(c) if c.dest == "/app/"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod dispatch;
 mod error;

@@ -443,3 +443,21 @@ fn multi_platform() {
 fn labels_ref<'p>(p: &'p Plan, k: &str) -> &'p str {
     p.image.config.labels.get(k).map_or("", String::as_str)
 }
+
+#[test]
+fn image_onbuild_triggers_run_and_are_cleared() {
+    let df = parse_dockerfile("FROM img\nLABEL x=1\n", "Dockerfile").expect("parses");
+    let mut fake = Fake::new();
+    fake.config.config.on_build = Some(vec!["COPY . /app/".into(), "ENV FROM_ONBUILD=1".into()]);
+    let p = plan(&df, &req(), &mut fake).expect("plans");
+    assert!(p.image.config.on_build.is_none());
+    assert!(env(&p).contains(&"FROM_ONBUILD=1".to_string()));
+    let steps = &p.stages[0].steps;
+    assert_eq!(steps.len(), 1);
+    assert!(steps[0].on_build);
+    assert_eq!(steps[0].line, 1);
+    let StepKind::Copy(c) = &steps[0].kind else {
+        panic!("copy expected")
+    };
+    assert_eq!(c.dest, "/app/");
+}
