@@ -263,6 +263,11 @@ impl std::io::Write for DigestWriter<'_> {
     }
 }
 
+/// Takes a manifest out of the parsed enum whether or not it is boxed there.
+fn unbox<T>(b: impl Into<Box<T>>) -> T {
+    *b.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,9 +316,4 @@ mod tests {
         p.fetch_blob(&amd, &d, &dest).expect("blob");
         assert!(dest.metadata().unwrap().len() > 1000);
     }
-}
-
-/// Takes a manifest out of the parsed enum whether or not it is boxed there.
-fn unbox<T>(b: impl Into<Box<T>>) -> T {
-    *b.into()
 }
