@@ -126,7 +126,8 @@ pub enum LayerError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{entry}: the content has {actual} bytes, the entry says {expected}")]
+    /// `actual` is what could be read, `expected + 1` when the content is longer.
+    #[error("{entry}: the content is not {expected} bytes long as the entry says (read {actual})")]
     SizeMismatch {
         entry: String,
         expected: u64,
