@@ -20,7 +20,12 @@ fn layer(store: &Store, name: &str, data: &[u8]) -> LayerBlob {
     let spec = LayerSpec {
         entries: vec![Entry::dir("/", 0o755, 0, 0), e],
     };
-    write_layer(&spec, &LayerOptions::default(), &store.blobs_dir()).unwrap()
+    let blob = store.write_layer(&spec, &LayerOptions::default()).unwrap();
+    assert_eq!(
+        blob,
+        write_layer(&spec, &LayerOptions::default(), &store.blobs_dir()).unwrap()
+    );
+    blob
 }
 
 fn layer_ref(b: &LayerBlob) -> LayerRef {
