@@ -17,7 +17,7 @@ mod tests;
 
 use std::path::PathBuf;
 
-pub use extract::{extract_layer, extract_layer_verified};
+pub use extract::{extract_layer, extract_layer_verified, opaque_xattr_name};
 pub use read::{open_decompressed, read_layer_entries};
 pub use write::{empty_layer, write_layer};
 
