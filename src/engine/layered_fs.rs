@@ -24,7 +24,7 @@ enum InLayer {
     Hidden,
     /// Present, with its metadata and whether lower layers are hidden below/at it.
     Present {
-        meta: std::fs::Metadata,
+        meta: Box<std::fs::Metadata>,
         real: PathBuf,
         /// Lower layers do not contribute (an opaque ancestor, or an opaque dir itself, or a
         /// non-directory).
@@ -71,7 +71,11 @@ impl LayeredFs {
             }
             if last {
                 let stops = opaque_above || !meta.is_dir() || is_opaque(&real);
-                return Ok(InLayer::Present { meta, real, stops });
+                return Ok(InLayer::Present {
+                    meta: Box::new(meta),
+                    real,
+                    stops,
+                });
             }
             if !meta.is_dir() {
                 return Ok(InLayer::Hidden);
@@ -83,7 +87,7 @@ impl LayeredFs {
         // The root of the layer.
         let meta = std::fs::symlink_metadata(layer)?;
         Ok(InLayer::Present {
-            meta,
+            meta: Box::new(meta),
             real: layer.to_path_buf(),
             stops: false,
         })
@@ -241,5 +245,93 @@ impl FsView for LayeredFs {
             ));
         }
         Ok(names.into_iter().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn whiteout(path: &Path) {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            path,
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::empty(),
+            rustix::fs::makedev(0, 0),
+        )
+        .unwrap();
+    }
+
+    fn write(path: &Path, data: &str) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, data).unwrap();
+    }
+
+    #[test]
+    fn overlay_semantics() {
+        if !rustix::process::geteuid().is_root() {
+            println!("skipped: whiteout devices need root");
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let (lower, mid, top) = (
+            tmp.path().join("lower"),
+            tmp.path().join("mid"),
+            tmp.path().join("top"),
+        );
+        write(&lower.join("a/file1"), "1");
+        write(&lower.join("a/file2"), "2");
+        write(&lower.join("b/x"), "x");
+        write(&lower.join("c"), "file c");
+        write(&lower.join("d/sub/y"), "y");
+        std::os::unix::fs::symlink("/a/file2", lower.join("link")).unwrap();
+
+        std::fs::create_dir_all(mid.join("a")).unwrap();
+        whiteout(&mid.join("a/file1"));
+        write(&mid.join("b/new"), "new");
+        rustix::fs::lsetxattr(
+            mid.join("b"),
+            "trusted.overlay.opaque",
+            b"y",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .unwrap();
+        std::fs::create_dir_all(mid.join("c/inner")).unwrap();
+
+        std::fs::create_dir_all(&top).unwrap();
+        whiteout(&top.join("d"));
+        write(&top.join("e"), "e");
+        std::fs::create_dir_all(top.join("a")).unwrap();
+        std::fs::write(top.join("a/file2"), "top 2").unwrap();
+
+        let fs = LayeredFs::new(vec![top.clone(), mid, lower]);
+        assert_eq!(fs.lookup("/a/file1").unwrap(), None);
+        let f2 = fs.lookup("/a/file2").unwrap().unwrap();
+        assert_eq!(f2.content, Some(Content::Path(top.join("a/file2"))));
+        assert_eq!(f2.size, 5);
+        assert_eq!(fs.read_dir("/a").unwrap(), vec!["file2"]);
+        assert_eq!(fs.lookup("/b/x").unwrap(), None);
+        assert_eq!(fs.read_dir("/b").unwrap(), vec!["new"]);
+        assert_eq!(fs.lookup("/c").unwrap().unwrap().kind, EntryKind::Dir);
+        assert_eq!(fs.read_dir("/c").unwrap(), vec!["inner"]);
+        assert_eq!(fs.lookup("/d").unwrap(), None);
+        assert_eq!(fs.lookup("/d/sub/y").unwrap(), None);
+        assert_eq!(
+            fs.lookup("/link").unwrap().unwrap().kind,
+            EntryKind::Symlink("/a/file2".into())
+        );
+        assert_eq!(fs.read_dir("/").unwrap(), vec!["a", "b", "c", "e", "link"]);
+        assert_eq!(
+            fs.read_dir("/d").unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        assert_eq!(
+            fs.read_dir("/e").unwrap_err().kind(),
+            io::ErrorKind::NotADirectory
+        );
+        assert_eq!(fs.lookup("/").unwrap().unwrap().kind, EntryKind::Dir);
+        let resolved = crate::engine::fs::resolve_in_root(&fs, "/link", true).unwrap();
+        assert_eq!(resolved, "/a/file2");
     }
 }

@@ -149,7 +149,8 @@ impl Extractor {
         Ok(cur)
     }
 
-    fn parent_of(&mut self, path: &str) -> Result<(OwnedFd, String), LayerError> {
+    /// The parent directory of `path` (opened safely, created when `create`) and the name.
+    fn parent_of(&mut self, path: &str, create: bool) -> Result<(OwnedFd, String), LayerError> {
         let (dir, name) = match path.rfind('/') {
             Some(i) => (&path[..i], &path[i + 1..]),
             None => ("", path),
@@ -167,7 +168,7 @@ impl Extractor {
                 return Ok((fd, name.to_string()));
             }
         }
-        let fd = self.open_dir(dir, true)?;
+        let fd = self.open_dir(dir, create)?;
         let copy = fd.try_clone().map_err(|e| self.err(path, e))?;
         self.cached = Some((dir.to_string(), copy));
         Ok((fd, name.to_string()))
@@ -190,12 +191,14 @@ impl Extractor {
     }
 
     fn entry<R: Read>(&mut self, e: &Entry, data: &mut R) -> Result<(), LayerError> {
-        let (dir, name) = self.parent_of(&e.path)?;
+        let (dir, name) = self.parent_of(&e.path, true)?;
         let existing = rustix::fs::statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW).ok();
         let existing_dir =
             existing.is_some_and(|st| FileType::from_raw_mode(st.st_mode) == FileType::Directory);
         let keep_dir = existing_dir && e.is_dir();
         if existing.is_some() && !keep_dir {
+            // The cached parent may be the directory being replaced.
+            self.cached = None;
             self.remove(&dir, &name, &e.path)?;
         }
         let path = e.path.as_str();
@@ -239,7 +242,7 @@ impl Extractor {
                 self.finish_at(&dir, &name, e, false)?;
             }
             EntryKind::Hardlink(target) => {
-                let (tdir, tname) = self.parent_of(target)?;
+                let (tdir, tname) = self.parent_of(target, false)?;
                 rustix::fs::linkat(&tdir, tname.as_str(), &dir, name.as_str(), AtFlags::empty())
                     .map_err(|err| self.err(path, errno(err)))?;
             }

@@ -17,7 +17,7 @@ mod tests;
 
 use std::path::PathBuf;
 
-pub use extract::{extract_layer, extract_layer_verified};
+pub use extract::{extract_layer, extract_layer_verified, opaque_xattr_name};
 pub use read::{open_decompressed, read_layer_entries};
 pub use write::{empty_layer, write_layer};
 
@@ -126,7 +126,8 @@ pub enum LayerError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{entry}: the content has {actual} bytes, the entry says {expected}")]
+    /// `actual` is what could be read, `expected + 1` when the content is longer.
+    #[error("{entry}: the content is not {expected} bytes long as the entry says (read {actual})")]
     SizeMismatch {
         entry: String,
         expected: u64,

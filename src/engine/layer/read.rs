@@ -69,6 +69,10 @@ pub(crate) fn parse_member<R: Read>(
         source,
     };
     let path = member_path(&member.path_bytes())?;
+    if path == "/" {
+        // `./` or `/`-only members: the root is not part of a layer's changes.
+        return Ok(None);
+    }
     let mut xattrs = BTreeMap::new();
     let mut mtime = None;
     if let Some(ext) = member.pax_extensions().map_err(tar_err)? {

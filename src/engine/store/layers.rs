@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{digest_hex, io_err, temp_name, Store, StoreError, StoreLock};
-use crate::engine::layer::extract_layer_verified;
+use crate::engine::fs::LayerSpec;
+use crate::engine::layer::{extract_layer_verified, write_layer, LayerBlob, LayerOptions};
 
 impl Store {
     /// The directory of the extracted layer `diff_id` (overlayfs format, usable as an
@@ -62,6 +63,16 @@ impl Store {
             let _ = remove_tree(&work);
         }
         result.map(|()| diff)
+    }
+
+    /// Writes a layer straight into the store's blobs (see [`write_layer`]).
+    pub fn write_layer(
+        &self,
+        spec: &LayerSpec,
+        opts: &LayerOptions,
+    ) -> Result<LayerBlob, StoreError> {
+        let dir = self.blobs_dir();
+        write_layer(spec, opts, &dir).map_err(|source| StoreError::Layer { path: dir, source })
     }
 
     /// Whether the layer `diff_id` is extracted.

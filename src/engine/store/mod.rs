@@ -52,7 +52,7 @@ pub enum StoreError {
     },
     #[error("blob {digest} is not in the store ({})", path.display())]
     BlobNotFound { digest: String, path: PathBuf },
-    #[error("extracting layer {} : {source}", path.display())]
+    #[error("layer {}: {source}", path.display())]
     Layer {
         path: PathBuf,
         #[source]

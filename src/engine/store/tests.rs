@@ -1,4 +1,5 @@
 use std::io::Read;
+use std::path::Path;
 use std::time::Duration;
 
 use super::*;
@@ -19,7 +20,12 @@ fn layer(store: &Store, name: &str, data: &[u8]) -> LayerBlob {
     let spec = LayerSpec {
         entries: vec![Entry::dir("/", 0o755, 0, 0), e],
     };
-    write_layer(&spec, &LayerOptions::default(), &store.blobs_dir()).unwrap()
+    let blob = store.write_layer(&spec, &LayerOptions::default()).unwrap();
+    assert_eq!(
+        blob,
+        write_layer(&spec, &LayerOptions::default(), &store.blobs_dir()).unwrap()
+    );
+    blob
 }
 
 fn layer_ref(b: &LayerBlob) -> LayerRef {
@@ -216,4 +222,61 @@ fn du_and_prune() {
     assert_eq!((r.records_removed, r.blobs_removed), (1, 1));
     let usage = store.du().unwrap();
     assert_eq!((usage.blobs, usage.layers, usage.records), (0, 0, 0));
+}
+
+/// The conformance corpus' base image (an OCI layout beside the repository, when present):
+/// every layer goes through the store and is viewed with LayeredFs.
+#[test]
+fn base_image_layers_of_the_conformance_corpus() {
+    use crate::engine::fs::{resolve_in_root, FsView};
+    use crate::engine::layered_fs::LayeredFs;
+    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/dockerfile/base");
+    if !base.join("index.json").is_file() {
+        println!("skipped: {} not present", base.display());
+        return;
+    }
+    let (_tmp, store) = store();
+    let json = |digest: &str| -> serde_json::Value {
+        let hex = digest.trim_start_matches("sha256:");
+        serde_json::from_slice(&std::fs::read(base.join("blobs/sha256").join(hex)).unwrap())
+            .unwrap()
+    };
+    let top: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(base.join("index.json")).unwrap()).unwrap();
+    let index = json(top["manifests"][0]["digest"].as_str().unwrap());
+    let mut checked = 0;
+    for m in index["manifests"].as_array().unwrap() {
+        let manifest = json(m["digest"].as_str().unwrap());
+        let config = json(manifest["config"]["digest"].as_str().unwrap());
+        let mut dirs = Vec::new();
+        for (layer, diff_id) in manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(config["rootfs"]["diff_ids"].as_array().unwrap())
+        {
+            let digest = layer["digest"].as_str().unwrap();
+            let hex = digest.trim_start_matches("sha256:");
+            let f = std::fs::File::open(base.join("blobs/sha256").join(hex)).unwrap();
+            assert_eq!(store.put_reader(f, Some(digest)).unwrap(), digest);
+            let media_type = layer["mediaType"].as_str().unwrap();
+            let dir = store
+                .extracted(digest, diff_id.as_str().unwrap(), media_type)
+                .unwrap();
+            dirs.insert(0, dir);
+        }
+        let fs = LayeredFs::new(dirs);
+        let tmp_dir = fs.lookup("/tmp").unwrap().unwrap();
+        assert_eq!(tmp_dir.mode, 0o1777);
+        let passwd = fs.lookup("/etc/passwd").unwrap().unwrap();
+        let Some(crate::engine::fs::Content::Path(p)) = passwd.content else {
+            panic!("no content for /etc/passwd");
+        };
+        assert!(std::fs::read_to_string(p).unwrap().contains(":1000:"));
+        assert_eq!(fs.lookup("/home/app").unwrap().unwrap().uid, 1000);
+        assert_eq!(resolve_in_root(&fs, "/var/run/x", true).unwrap(), "/run/x");
+        assert!(fs.read_dir("/bin").unwrap().iter().any(|n| n == "sh"));
+        checked += 1;
+    }
+    assert!(checked >= 1);
 }
