@@ -144,6 +144,8 @@ pub enum Error {
     Dockerfile(#[from] crate::dockerfile::DockerfileError),
     #[error(transparent)]
     Ignore(#[from] crate::dockerfile::ignore::IgnoreError),
+    #[error(transparent)]
+    Build(Box<crate::engine::exec::BuildError>),
     /// A subcommand or option that this version does not have yet.
     #[error("{0} is not available yet in this version")]
     NotAvailable(String),
@@ -169,6 +171,7 @@ impl Error {
             | Error::Oci(_)
             | Error::Dockerfile(_)
             | Error::Ignore(_)
+            | Error::Build(_)
             | Error::Io { .. } => ExitCode::Failure,
         }
     }
@@ -179,6 +182,7 @@ impl Error {
             Error::Oci(e) => crate::oci::OciError::to_diagnostic(e),
             Error::Dockerfile(e) => e.to_diagnostic(),
             Error::Ignore(e) => Diagnostic::new(e.to_string()),
+            Error::Build(e) => e.to_diagnostic(),
             Error::NotAvailable(what) => {
                 Diagnostic::new(format!("{what} is not available yet in this version"))
                     .with_hint("see the status table in the README for what works today")

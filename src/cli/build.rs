@@ -1,7 +1,15 @@
 //! `kiln build`: one Dockerfile, with `docker buildx build` flags.
 
+use crate::engine::exec::{BuildOptions, Engine};
+use crate::engine::layer::{Compression, LayerOptions};
+use crate::engine::plan::{BuildRequest, NamedContext};
+use crate::engine::pull::Puller;
+use crate::engine::store::Store;
 use crate::error::Error;
+use crate::oci::registry::{Client, ClientConfig};
+use crate::oci::Platform;
 use clap::Args;
+use std::path::PathBuf;
 
 #[derive(Debug, Args)]
 pub struct BuildArgs {
@@ -100,6 +108,168 @@ pub struct BuildArgs {
 }
 
 pub fn run(args: BuildArgs) -> Result<(), Error> {
-    let _ = args;
-    super::not_available("kiln build (the embedded engine)")
+    let usage = |m: String| Error::Usage {
+        message: m,
+        hint: None,
+    };
+    let context = PathBuf::from(&args.context);
+    if args.context == "-" {
+        return Err(usage(
+            "a context from stdin is not available yet in this version".into(),
+        ));
+    }
+    if !context.is_dir() {
+        return Err(usage(format!(
+            "unable to prepare context: path {:?} not found",
+            args.context
+        )));
+    }
+    let dockerfile = match &args.file {
+        Some(f) => PathBuf::from(f),
+        None => context.join("Dockerfile"),
+    };
+    let mut platforms = Vec::new();
+    for p in args.platforms.iter().flat_map(|p| p.split(',')) {
+        let p = p.trim();
+        if p.is_empty() {
+            continue;
+        }
+        platforms.push(Platform::parse(p)?.normalize());
+    }
+    let mut req = BuildRequest::new(Platform::host());
+    for a in &args.build_args {
+        match a.split_once('=') {
+            Some((k, v)) => {
+                req.build_args.insert(k.to_string(), v.to_string());
+            }
+            None => {
+                if let Ok(v) = std::env::var(a) {
+                    req.build_args.insert(a.clone(), v);
+                }
+            }
+        }
+    }
+    for l in &args.labels {
+        let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
+        req.labels.insert(k.to_string(), v.to_string());
+    }
+    for c in &args.build_contexts {
+        let (k, v) = c.split_once('=').ok_or_else(|| {
+            usage(format!(
+                "invalid --build-context {c:?}: expected NAME=VALUE"
+            ))
+        })?;
+        req.named_contexts
+            .insert(k.to_string(), NamedContext::parse(v));
+    }
+    req.target = args.target.clone();
+    req.no_cache_filter = args.no_cache_filter.clone();
+    let epoch = req
+        .build_args
+        .get("SOURCE_DATE_EPOCH")
+        .cloned()
+        .or_else(|| std::env::var("SOURCE_DATE_EPOCH").ok())
+        .filter(|v| !v.is_empty());
+    let source_date_epoch = match epoch {
+        Some(e) => Some(e.parse::<i64>().map_err(|_| {
+            usage(format!(
+                "invalid SOURCE_DATE_EPOCH {e:?}: expected seconds since 1970"
+            ))
+        })?),
+        None => None,
+    };
+    if let Some(e) = source_date_epoch {
+        req.build_args
+            .entry("SOURCE_DATE_EPOCH".into())
+            .or_insert_with(|| e.to_string());
+    }
+    let outputs = crate::engine::output::resolve_outputs(&args.outputs, args.push, args.load)
+        .map_err(|e| usage(e.to_string()))?;
+    let compression = outputs
+        .iter()
+        .find_map(|o| o.attrs.get("compression"))
+        .map(|c| match c.as_str() {
+            "gzip" => Ok(Compression::Gzip),
+            "zstd" => Ok(Compression::Zstd),
+            "uncompressed" => Ok(Compression::Uncompressed),
+            other => Err(usage(format!(
+                "invalid compression {other:?}: expected gzip, zstd or uncompressed"
+            ))),
+        })
+        .transpose()?
+        .unwrap_or_default();
+    let level = outputs
+        .iter()
+        .find_map(|o| o.attrs.get("compression-level"))
+        .map(|l| l.parse::<i32>())
+        .transpose()
+        .map_err(|_| usage("invalid compression-level: expected a number".into()))?;
+    let mode: crate::progress::Mode = args.progress.parse().map_err(usage)?;
+    let sink = crate::progress::sink_for(if args.quiet {
+        crate::progress::Mode::Quiet
+    } else {
+        mode
+    });
+    let store = Store::from_env().map_err(engine_err)?;
+    let puller = Puller::new(Client::new(ClientConfig::from_env())?).map_err(engine_err)?;
+    let engine = Engine::new(store, puller);
+    let opts = BuildOptions {
+        context,
+        dockerfile,
+        platforms,
+        request: req,
+        no_cache: args.no_cache,
+        layer: LayerOptions {
+            compression,
+            level,
+            source_date_epoch,
+        },
+    };
+    let result = engine.build(&opts, sink.as_ref()).map_err(engine_err)?;
+    if outputs.is_empty() {
+        sink.event(&crate::progress::Event::Warning {
+            message: "No output specified: the build result stays in the build cache only (use --push, --load or -o)".into(),
+        });
+    }
+    let docker_host = std::env::var("DOCKER_HOST").ok();
+    let report =
+        crate::engine::output::deliver(&result, &outputs, &args.tags, docker_host.as_deref())
+            .map_err(|e| match e {
+                crate::engine::output::OutputError::Oci(o) => Error::Oci(o),
+                other => Error::Build(Box::new(crate::engine::exec::BuildError::Other(
+                    other.to_string(),
+                ))),
+            })?;
+    for line in report {
+        sink.event(&crate::progress::Event::Warning { message: line }.into_info());
+    }
+    if let (Some(path), Some(root)) = (&args.iidfile, result.root_descriptor()) {
+        std::fs::write(path, root.digest.to_string()).map_err(|source| Error::Io {
+            context: format!("writing {path}"),
+            source,
+        })?;
+    }
+    if let (Some(path), Some(root)) = (&args.metadata_file, result.root_descriptor()) {
+        let meta = serde_json::json!({
+            "containerimage.digest": root.digest.to_string(),
+            "containerimage.descriptor": root,
+            "image.name": args.tags.join(","),
+        });
+        std::fs::write(path, serde_json::to_vec_pretty(&meta).unwrap_or_default()).map_err(
+            |source| Error::Io {
+                context: format!("writing {path}"),
+                source,
+            },
+        )?;
+    }
+    if args.quiet {
+        if let Some(root) = result.root_descriptor() {
+            println!("{}", root.digest);
+        }
+    }
+    Ok(())
+}
+
+fn engine_err(e: impl Into<crate::engine::exec::BuildError>) -> Error {
+    Error::Build(Box::new(e.into()))
 }

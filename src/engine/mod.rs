@@ -8,11 +8,13 @@
 pub mod config;
 pub mod context;
 pub mod copy;
+pub mod exec;
 pub mod export;
 pub mod fs;
 pub mod key;
 pub mod layer;
 pub mod layered_fs;
+pub mod output;
 pub mod plan;
 pub mod pull;
 pub mod store;

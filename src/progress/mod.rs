@@ -32,6 +32,18 @@ pub enum Event {
     Failed { id: u64, message: String },
     /// A warning not tied to a step.
     Warning { message: String },
+    /// A notice for the user (what was exported where).
+    Info { message: String },
+}
+
+impl Event {
+    /// Turns a warning into an informational notice.
+    pub fn into_info(self) -> Event {
+        match self {
+            Event::Warning { message } => Event::Info { message },
+            other => other,
+        }
+    }
 }
 
 /// Receives events. Implementations must be cheap and never fail the build.

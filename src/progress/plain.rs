@@ -29,6 +29,7 @@ pub fn format_event(event: &Event) -> String {
         Event::Done { id, seconds } => format!("#{id} DONE {seconds:.1}s"),
         Event::Failed { id, message } => format!("#{id} ERROR: {message}"),
         Event::Warning { message } => format!("WARNING: {message}"),
+        Event::Info { message } => format!("=> {message}"),
     }
 }
 

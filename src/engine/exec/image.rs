@@ -1,0 +1,73 @@
+//! Assembling the result: the image config (the plan's, with the layers' diff IDs and
+//! timestamps), the manifest, and for multi-platform builds the index.
+
+use super::BuildError;
+use crate::engine::export::ImageBlobs;
+use crate::engine::plan::Plan;
+use crate::engine::store::{LayerRef, Store};
+use crate::oci::image::{
+    to_canonical_json, Descriptor, ImageIndex, ImageManifest, MediaType, RootFs,
+};
+use crate::oci::{Digest, Platform};
+
+pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+
+/// The image of a plan's target stage built from `layers`.
+pub fn assemble(store: &Store, plan: &Plan, layers: &[LayerRef]) -> Result<ImageBlobs, BuildError> {
+    let mut img = plan.image.clone();
+    img.rootfs = RootFs {
+        kind: "layers".into(),
+        diff_ids: layers.iter().map(|l| l.diff_id.clone()).collect(),
+    };
+    let created = match plan.epoch {
+        Some(e) => crate::engine::config::rfc3339(e),
+        None => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0);
+            crate::engine::config::rfc3339(now)
+        }
+    };
+    if img.created.is_none() {
+        img.created = Some(created.clone());
+    }
+    for h in &mut img.history {
+        if h.created.is_none() {
+            h.created = Some(created.clone());
+        }
+    }
+    let config = to_canonical_json(&img)?;
+    let config_desc = Descriptor::new(
+        CONFIG_MEDIA_TYPE,
+        Digest::sha256(&config),
+        config.len() as i64,
+    );
+    let mut descs = Vec::new();
+    let mut files = Vec::new();
+    for l in layers {
+        let d = Digest::parse(&l.digest)?;
+        descs.push(Descriptor::new(&l.media_type, d.clone(), l.size as i64));
+        files.push((d, store.path(&l.digest)?));
+    }
+    let manifest = ImageManifest::new(MediaType::OciManifest, config_desc, descs);
+    let manifest_bytes = to_canonical_json(&manifest)?;
+    let p = img.platform();
+    Ok(ImageBlobs {
+        platform: Platform::new(&p.os, &p.architecture, &p.variant),
+        manifest: manifest_bytes,
+        manifest_media_type: MediaType::OciManifest.as_str().to_string(),
+        config,
+        layers: files,
+    })
+}
+
+/// The OCI index listing each platform's manifest.
+pub fn index(images: &[ImageBlobs]) -> Result<Vec<u8>, BuildError> {
+    let mut ix = ImageIndex::new(MediaType::OciIndex);
+    ix.manifests = images
+        .iter()
+        .map(ImageBlobs::descriptor)
+        .collect::<Vec<Descriptor>>();
+    Ok(to_canonical_json(&ix)?)
+}

@@ -1,0 +1,453 @@
+//! The executor: runs a plan's steps, filling or hitting the build cache, and assembles the
+//! images (config, manifest, index) ready for an exporter.
+//!
+//! Each stage's filesystem is the chain of its layers, extracted once into the store and
+//! viewed through [`LayeredFs`]; COPY/ADD/WORKDIR compute a [`LayerSpec`] from those views
+//! and the build context, which becomes a layer blob. A step's cache key is the planner's
+//! key chained to its parent, plus the digest of what it reads (context files, a stage's
+//! result, an image).
+
+mod error;
+mod image;
+mod resolver;
+
+pub use error::BuildError;
+pub use resolver::PullResolver;
+
+use crate::dockerfile::ignore::Matcher;
+use crate::engine::context::{digest_sources, ContextFs, StatCache};
+use crate::engine::copy::{self, CopyRequest, InlineSource};
+use crate::engine::export::Exportable;
+use crate::engine::fs::{FsView, LayerSpec};
+use crate::engine::key;
+use crate::engine::layer::LayerOptions;
+use crate::engine::layered_fs::LayeredFs;
+use crate::engine::plan::{
+    self, BaseImage, BuildRequest, CopySource, CopyStep, NamedContext, Plan, StageBase, Step,
+    StepKind,
+};
+use crate::engine::pull::Puller;
+use crate::engine::store::{CacheRecord, LayerRef, Store};
+use crate::engine::users;
+use crate::oci::Platform;
+use crate::progress::{Event, Sink};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// What to build.
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub context: PathBuf,
+    pub dockerfile: PathBuf,
+    /// Target platforms; empty builds for this machine's platform.
+    pub platforms: Vec<Platform>,
+    /// Build args, target, named contexts, labels (platform fields are set per platform).
+    pub request: BuildRequest,
+    pub no_cache: bool,
+    pub layer: LayerOptions,
+}
+
+/// A stage's result so far: its layers (bottom first) and the cache key of its last step.
+#[derive(Debug, Clone, Default)]
+struct StageState {
+    layers: Vec<LayerRef>,
+    /// Extracted directories of `layers`, filled on demand.
+    dirs: Vec<PathBuf>,
+    key: String,
+}
+
+/// The embedded engine: a store and a way to fetch base images.
+pub struct Engine {
+    pub store: Store,
+    pub puller: Puller,
+    stat_cache: StatCache,
+}
+
+impl Engine {
+    pub fn new(store: Store, puller: Puller) -> Engine {
+        let stat_cache = StatCache::load(store.root().join("statcache"));
+        Engine {
+            store,
+            puller,
+            stat_cache,
+        }
+    }
+
+    /// Builds the Dockerfile for every requested platform.
+    pub fn build(&self, opts: &BuildOptions, sink: &dyn Sink) -> Result<Exportable, BuildError> {
+        let text = std::fs::read_to_string(&opts.dockerfile).map_err(|e| {
+            BuildError::Other(format!(
+                "failed to read dockerfile {}: {e}",
+                opts.dockerfile.display()
+            ))
+        })?;
+        let df = crate::dockerfile::parse_dockerfile(&text, &opts.dockerfile)
+            .map_err(|e| BuildError::Plan(plan::PlanError::Dockerfile(e)))?;
+        let host = Platform::host();
+        let explicit = !opts.platforms.is_empty();
+        let platforms = if explicit {
+            opts.platforms.clone()
+        } else {
+            vec![host.clone()]
+        };
+        let ctx = ContextFs::for_build(&opts.context, &opts.dockerfile)?;
+        let _lock = self.store.lock_shared()?;
+        let mut resolver = PullResolver::new(&self.puller);
+        let mut images = Vec::new();
+        let mut ids = 0u64;
+        for p in &platforms {
+            let mut req = opts.request.clone();
+            req.build_platform = host.clone();
+            req.platform = p.clone();
+            req.explicit_platform = explicit;
+            let plan = plan::plan(&df, &req, &mut resolver)?;
+            let mut run = Run {
+                engine: self,
+                df: &df,
+                plan: &plan,
+                opts,
+                ctx: &ctx,
+                resolver: &resolver,
+                sink,
+                states: HashMap::new(),
+                next_id: &mut ids,
+            };
+            let target = plan.target_stage().map(|s| s.index).ok_or_else(|| {
+                BuildError::Other("internal: the plan has no target stage".into())
+            })?;
+            let state = run.stage(target)?;
+            images.push(image::assemble(&self.store, &plan, &state.layers)?);
+        }
+        let _ = self.stat_cache.save();
+        let index = if images.len() > 1 {
+            Some(image::index(&images)?)
+        } else {
+            None
+        };
+        Ok(Exportable { images, index })
+    }
+}
+
+/// One platform's execution of a plan.
+struct Run<'a> {
+    engine: &'a Engine,
+    df: &'a crate::dockerfile::Dockerfile,
+    plan: &'a Plan,
+    opts: &'a BuildOptions,
+    ctx: &'a ContextFs,
+    resolver: &'a PullResolver<'a>,
+    sink: &'a dyn Sink,
+    states: HashMap<usize, StageState>,
+    next_id: &'a mut u64,
+}
+
+impl Run<'_> {
+    fn stage(&mut self, idx: usize) -> Result<StageState, BuildError> {
+        if let Some(s) = self.states.get(&idx) {
+            return Ok(s.clone());
+        }
+        let st = self
+            .plan
+            .stage(idx)
+            .ok_or_else(|| BuildError::Other(format!("internal: stage {idx} was not planned")))?;
+        let mut state = match &st.base {
+            StageBase::Image(b) => self.image_state(b, &st.base_key)?,
+            StageBase::Stage(j) => self.stage(*j)?,
+            StageBase::Scratch => StageState {
+                key: st.base_key.clone(),
+                ..StageState::default()
+            },
+            StageBase::Context(name) => {
+                return Err(BuildError::step(
+                    self.df,
+                    st.line,
+                    format!("FROM a named context ({name}) that is not an image is not available yet in this version"),
+                ))
+            }
+        };
+        let name = st
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("stage-{}", st.index));
+        let n = st.steps.len();
+        for (i, step) in st.steps.iter().enumerate() {
+            *self.next_id += 1;
+            let id = *self.next_id;
+            let label = format!(
+                "[{name} {}/{n}] {}",
+                i + 1,
+                step.created_by.trim_end_matches(" # buildkit")
+            );
+            self.sink.event(&Event::Started { id, name: label });
+            let started = Instant::now();
+            let no_cache = self.opts.no_cache || st.no_cache;
+            match self.step(&mut state, step, &st.platform, no_cache) {
+                Ok(cached) => {
+                    if cached {
+                        self.sink.event(&Event::Cached { id });
+                    } else {
+                        self.sink.event(&Event::Done {
+                            id,
+                            seconds: started.elapsed().as_secs_f64(),
+                        });
+                    }
+                }
+                Err(e) => {
+                    self.sink.event(&Event::Failed {
+                        id,
+                        message: e.to_string(),
+                    });
+                    return Err(e);
+                }
+            }
+        }
+        self.states.insert(idx, state.clone());
+        Ok(state)
+    }
+
+    /// The layers of a base image, fetched into the store (not extracted yet).
+    fn image_state(&self, b: &BaseImage, key: &str) -> Result<StageState, BuildError> {
+        let store = &self.engine.store;
+        let diff_ids = &b.config.rootfs.diff_ids;
+        if diff_ids.len() != b.layers.len() {
+            return Err(BuildError::Other(format!(
+                "{}: the config lists {} layers, the manifest {}",
+                b.reference,
+                diff_ids.len(),
+                b.layers.len()
+            )));
+        }
+        let mut layers = Vec::new();
+        for (d, diff_id) in b.layers.iter().zip(diff_ids) {
+            let digest = d.digest.to_string();
+            if !store.has(&digest) {
+                let pulled = self.resolver.pulled.get(&b.digest).ok_or_else(|| {
+                    BuildError::Other(format!("internal: {} was not resolved", b.reference))
+                })?;
+                let tmp = store.tmp_dir().join(format!("pull-{}", d.digest.encoded()));
+                self.engine.puller.fetch_blob(pulled, &d.digest, &tmp)?;
+                store.put_file(&tmp, Some(&digest))?;
+            }
+            layers.push(LayerRef {
+                digest,
+                diff_id: diff_id.clone(),
+                size: d.size.max(0) as u64,
+                media_type: d.media_type.clone(),
+            });
+        }
+        Ok(StageState {
+            layers,
+            dirs: Vec::new(),
+            key: key::with_inputs(key, &b.digest),
+        })
+    }
+
+    /// A read view of a stage state's filesystem (extracting layers on first use).
+    fn view(&self, state: &mut StageState) -> Result<LayeredFs, BuildError> {
+        while state.dirs.len() < state.layers.len() {
+            let l = &state.layers[state.dirs.len()];
+            let dir = self
+                .engine
+                .store
+                .extracted(&l.digest, &l.diff_id, &l.media_type)?;
+            state.dirs.push(dir);
+        }
+        Ok(LayeredFs::new(state.dirs.iter().rev().cloned().collect()))
+    }
+
+    /// Runs one step; true when it came from the cache.
+    fn step(
+        &mut self,
+        state: &mut StageState,
+        step: &Step,
+        platform: &Platform,
+        no_cache: bool,
+    ) -> Result<bool, BuildError> {
+        let mut k = step.key_with_parent(&state.key, platform);
+        if let StepKind::Copy(c) | StepKind::Add(c) = &step.kind {
+            let inputs = self.copy_inputs(c, step.line)?;
+            k = key::with_inputs(&k, &inputs);
+        }
+        let store = &self.engine.store;
+        if !no_cache {
+            if let Some(rec) = store.get_record(&k) {
+                if rec.layers.iter().all(|l| store.has(&l.digest)) {
+                    let _ = store.touch(&k);
+                    state.layers.extend(rec.layers);
+                    state.key = k;
+                    return Ok(true);
+                }
+            }
+        }
+        let view = self.view(state)?;
+        let spec = match &step.kind {
+            StepKind::Workdir { path, user } => {
+                let u = users::resolve_run_user(&view, user.as_deref().unwrap_or("0"))
+                    .map_err(|e| BuildError::from_user(self.df, step.line, e))?;
+                copy::mkdir_layer(&view, path, (u.uid, u.gid))
+                    .map_err(|e| BuildError::from_copy(self.df, step.line, e))?
+            }
+            StepKind::Copy(c) => self.copy(c, &view, false, step.line)?,
+            StepKind::Add(c) => self.copy(c, &view, true, step.line)?,
+            StepKind::Run(_) => {
+                return Err(BuildError::step(
+                    self.df,
+                    step.line,
+                    "RUN is not available yet in this version of the embedded engine",
+                )
+                .with_hint("build images whose RUN steps happen elsewhere (COPY --from an image), or use a BuildKit node"))
+            }
+        };
+        let blob = store.write_layer(&spec, &self.opts.layer)?;
+        let layer = LayerRef {
+            digest: blob.digest,
+            diff_id: blob.diff_id,
+            size: blob.size,
+            media_type: blob.media_type,
+        };
+        store.put_record(
+            &k,
+            &CacheRecord::new(
+                vec![layer.clone()],
+                serde_json::json!({ "created_by": step.created_by }),
+            ),
+        )?;
+        state.layers.push(layer);
+        state.key = k;
+        Ok(false)
+    }
+
+    /// What a COPY/ADD reads, as a digest for its cache key.
+    fn copy_inputs(&mut self, c: &CopyStep, line: usize) -> Result<String, BuildError> {
+        let mut material = String::new();
+        for (name, content, expand) in &c.heredocs {
+            material.push_str(&format!("heredoc\0{name}\0{expand}\0{content}\n"));
+        }
+        match &c.from {
+            CopySource::Context => {
+                material.push_str(&digest_sources(self.ctx, &c.sources, &self.engine.stat_cache)?);
+            }
+            CopySource::Stage(j) => {
+                let s = self.stage(*j)?;
+                material.push_str(&s.key);
+            }
+            CopySource::Image(b) => material.push_str(&b.digest),
+            CopySource::NamedContext(name) => match self.opts.request.named_contexts.get(name) {
+                Some(NamedContext::Local(dir)) => {
+                    let fs = ContextFs::new(dir, Matcher::default())?;
+                    material.push_str(&digest_sources(&fs, &c.sources, &self.engine.stat_cache)?);
+                }
+                other => {
+                    return Err(BuildError::step(
+                        self.df,
+                        line,
+                        format!("COPY --from the named context {name} ({other:?}) is not available yet in this version"),
+                    ))
+                }
+            },
+        }
+        Ok(format!("{:x}", sha256(material.as_bytes())))
+    }
+
+    fn copy(
+        &mut self,
+        c: &CopyStep,
+        dest: &LayeredFs,
+        is_add: bool,
+        line: usize,
+    ) -> Result<LayerSpec, BuildError> {
+        for s in &c.sources {
+            if copy::url::is_url(s) {
+                return Err(BuildError::step(
+                    self.df,
+                    line,
+                    format!("ADD of a URL ({s}) is not available yet in this version"),
+                ));
+            }
+        }
+        let chown = match &c.chown {
+            Some(spec) => Some(
+                users::resolve_chown(dest, spec)
+                    .map_err(|e| BuildError::from_user(self.df, line, e))?,
+            ),
+            None => None,
+        };
+        let dest_path = if c.dest.starts_with('/') {
+            c.dest.clone()
+        } else {
+            copy::dest_path("/", &c.dest)
+        };
+        let from_context = matches!(c.from, CopySource::Context | CopySource::NamedContext(_));
+        let req = CopyRequest {
+            sources: c.sources.clone(),
+            inline: c
+                .heredocs
+                .iter()
+                .map(|(name, content, _)| InlineSource::heredoc(name.clone(), content.clone()))
+                .collect(),
+            dest: dest_path,
+            chown,
+            chmod: c.chmod.clone(),
+            link: c.link,
+            parents: c.parents,
+            exclude: c.exclude.clone(),
+            from_context,
+            is_add,
+            mtime_override: None,
+        };
+        let named;
+        let stage_state;
+        let stage_view;
+        let src: &dyn FsView = match &c.from {
+            CopySource::Context => self.ctx,
+            CopySource::Stage(j) => {
+                let mut s = self.stage(*j)?;
+                stage_view = self.view(&mut s)?;
+                stage_state = s;
+                let _ = &stage_state;
+                &stage_view
+            }
+            CopySource::Image(b) => {
+                let mut s = self.image_state(b, "")?;
+                stage_view = self.view(&mut s)?;
+                &stage_view
+            }
+            CopySource::NamedContext(name) => match self.opts.request.named_contexts.get(name) {
+                Some(NamedContext::Local(dir)) => {
+                    named = ContextFs::new(dir, Matcher::default())?;
+                    &named
+                }
+                _ => return Err(BuildError::step(
+                    self.df,
+                    line,
+                    format!(
+                        "COPY --from the named context {name} is not available yet in this version"
+                    ),
+                )),
+            },
+        };
+        copy::copy_layer(&req, src, dest).map_err(|e| BuildError::from_copy(self.df, line, e))
+    }
+}
+
+fn sha256(bytes: &[u8]) -> impl std::fmt::LowerHex {
+    use sha2::Digest as _;
+    Hex(sha2::Sha256::digest(bytes).to_vec())
+}
+
+struct Hex(Vec<u8>);
+
+impl std::fmt::LowerHex for Hex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in &self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The context directory's Dockerfile default (`CONTEXT/Dockerfile`).
+pub fn default_dockerfile(context: &Path) -> PathBuf {
+    context.join("Dockerfile")
+}

@@ -1,0 +1,208 @@
+//! Delivering a build result to the outputs buildx's `--output` names: an OCI archive or
+//! directory, a docker archive, the local Docker engine (`--load`), a registry (`--push`,
+//! `type=registry`, `type=image,push=true`), a local directory or a tar of the root
+//! filesystem. Nothing is half-written: files appear under their name only when complete,
+//! and a registry tag moves only after everything it points at is present.
+
+use crate::bake::entries::ExportEntry;
+use crate::engine::export::{self, Exportable};
+use crate::oci::image::Descriptor;
+use crate::oci::layout::Layout;
+use crate::oci::reference::Reference;
+use crate::oci::registry::{Client, ClientConfig};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error(transparent)]
+    Export(#[from] export::ExportError),
+    #[error(transparent)]
+    Oci(#[from] crate::oci::OciError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The outputs of a build, from `--output`, `--push`, `--load` and `-t`.
+pub fn resolve_outputs(
+    outputs: &[String],
+    push: bool,
+    load: bool,
+) -> Result<Vec<ExportEntry>, OutputError> {
+    let mut list = Vec::new();
+    for o in outputs {
+        list.push(ExportEntry::parse(o).map_err(OutputError::Invalid)?);
+    }
+    if push {
+        list.push(ExportEntry::parse("type=registry").map_err(OutputError::Invalid)?);
+    }
+    if load {
+        list.push(ExportEntry::parse("type=docker").map_err(OutputError::Invalid)?);
+    }
+    for o in &list {
+        match o.typ.as_str() {
+            "oci" | "docker" | "image" | "registry" | "local" | "tar" | "cacheonly" => {}
+            other => {
+                return Err(OutputError::Invalid(format!(
+                    "unknown output type {other:?} (expected oci, docker, image, registry, local, tar or cacheonly)"
+                )))
+            }
+        }
+        if o.typ == "local" && o.dest.is_empty() {
+            return Err(OutputError::Invalid(
+                "dest is required for local exporter".into(),
+            ));
+        }
+    }
+    Ok(list)
+}
+
+/// Names an output publishes: its `name=` attribute (comma separated), else the tags.
+fn names_for(o: &ExportEntry, tags: &[String]) -> Vec<String> {
+    match o.attrs.get("name") {
+        Some(n) => n
+            .split(',')
+            .map(str::to_string)
+            .filter(|s| !s.is_empty())
+            .collect(),
+        None => tags.to_vec(),
+    }
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> OutputError {
+    let what = what.into();
+    move |source| OutputError::Io { what, source }
+}
+
+/// Delivers `x` to every output. Returns a line per output for the user.
+pub fn deliver(
+    x: &Exportable,
+    outputs: &[ExportEntry],
+    tags: &[String],
+    docker_host: Option<&str>,
+) -> Result<Vec<String>, OutputError> {
+    let mut report = Vec::new();
+    let mut layout_dir: Option<tempfile::TempDir> = None;
+    for o in outputs {
+        let names = names_for(o, tags);
+        let tar = o
+            .attrs
+            .get("tar")
+            .and_then(|v| crate::bake::eval::varenv::parse_bool(v))
+            .unwrap_or(true);
+        match o.typ.as_str() {
+            "cacheonly" => {}
+            "oci" if !tar => {
+                std::fs::create_dir_all(&o.dest).map_err(io(format!("creating {}", o.dest)))?;
+                export::write_oci_dir(x, &names, Path::new(&o.dest))?;
+                report.push(format!("exported OCI layout to {}", o.dest));
+            }
+            "oci" => {
+                if o.dest.is_empty() || o.dest == "-" {
+                    let mut out = std::io::stdout().lock();
+                    export::write_oci_archive_to(x, &names, &mut out)?;
+                } else {
+                    export::write_oci_archive(x, &names, Path::new(&o.dest))?;
+                    report.push(format!("exported OCI archive to {}", o.dest));
+                }
+            }
+            "docker" => {
+                let layout = ensure_layout(x, &mut layout_dir)?;
+                let root = root(x)?;
+                if o.dest.is_empty() {
+                    let tmp = tempfile::NamedTempFile::new()
+                        .map_err(io("creating a temporary archive"))?;
+                    crate::oci::archive::write_docker_archive(&layout, &root, &names, tmp.path())?;
+                    let socket = match docker_host {
+                        Some(h) => PathBuf::from(h.trim_start_matches("unix://")),
+                        None => crate::oci::docker_engine::socket_path()?,
+                    };
+                    let rt = runtime()?;
+                    let msg =
+                        rt.block_on(crate::oci::docker_engine::load_archive(&socket, tmp.path()))?;
+                    report.push(format!("loaded into the Docker engine: {}", msg.trim()));
+                } else {
+                    crate::oci::archive::write_docker_archive(
+                        &layout,
+                        &root,
+                        &names,
+                        Path::new(&o.dest),
+                    )?;
+                    report.push(format!("exported docker archive to {}", o.dest));
+                }
+            }
+            "image" | "registry" => {
+                let push = o.typ == "registry" || o.attrs.get("push").is_some_and(|v| v == "true");
+                if !push {
+                    report.push("image built (not pushed: push=false)".into());
+                    continue;
+                }
+                if names.is_empty() {
+                    return Err(OutputError::Invalid(
+                        "a push needs an image name: give -t NAME or name=NAME".into(),
+                    ));
+                }
+                let layout = ensure_layout(x, &mut layout_dir)?;
+                let root = root(x)?;
+                let client = Client::new(ClientConfig::from_env())?;
+                let rt = runtime()?;
+                for n in &names {
+                    let r = Reference::parse(n)?.with_default_tag();
+                    let d = rt.block_on(crate::oci::transfer::push_from_layout(
+                        &client,
+                        &layout,
+                        &root,
+                        &r,
+                        &[],
+                    ))?;
+                    report.push(format!("pushed {r}@{d}"));
+                }
+            }
+            "local" | "tar" => {
+                return Err(OutputError::Invalid(format!(
+                    "--output type={} is not available yet in this version",
+                    o.typ
+                )))
+            }
+            other => {
+                return Err(OutputError::Invalid(format!(
+                    "unknown output type {other:?}"
+                )))
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn root(x: &Exportable) -> Result<Descriptor, OutputError> {
+    x.root_descriptor()
+        .ok_or(OutputError::Export(export::ExportError::Empty))
+}
+
+fn ensure_layout(
+    x: &Exportable,
+    dir: &mut Option<tempfile::TempDir>,
+) -> Result<Layout, OutputError> {
+    if dir.is_none() {
+        let d = tempfile::tempdir().map_err(io("creating a temporary layout"))?;
+        export::write_oci_dir(x, &[], d.path())?;
+        *dir = Some(d);
+    }
+    let path = dir
+        .as_ref()
+        .map(|d| d.path().to_path_buf())
+        .unwrap_or_default();
+    Ok(Layout::open(path)?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, OutputError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(io("starting the async runtime"))
+}
