@@ -108,16 +108,13 @@ impl<'a> Builder<'a> {
         self.req.mtime_override.unwrap_or(own)
     }
 
-    /// A directory this copy creates (missing parent or target): 0755 (or the octal
-    /// `--chmod`, except with `--link`), owned by the `--chown` user.
+    /// A directory this copy creates (missing parent or target): 0755 owned by the
+    /// `--chown` user. `--chmod` does not apply to it: BuildKit creates these before the
+    /// copy with a fixed mode (corpus `copy_link`: `COPY --link --chmod=700 a.txt /opt/`
+    /// writes `/opt` 0755; `copy_chmod_symbolic`: `/m/symd` stays 0755).
     fn created_dir(&self, path: &str) -> Entry {
-        let mode = if self.req.link {
-            0o755
-        } else {
-            Chmod::parent_mode(self.chmod.as_ref())
-        };
         let (uid, gid) = self.owner();
-        let mut e = Entry::dir(path, mode, uid, gid);
+        let mut e = Entry::dir(path, 0o755, uid, gid);
         e.mtime = self.mtime(0);
         e
     }
