@@ -83,7 +83,7 @@ pub enum CopyError {
     InvalidChmod { value: String },
     #[error("destination {dest:?} must be absolute (hint: join it with the WORKDIR first)")]
     RelativeDest { dest: String },
-    #[error("when using COPY with more than one source file, the destination must be a directory and end with a / (got {dest:?})")]
+    #[error("when using COPY with more than one source file, the destination must be a directory and end with a / (got {dest:?}; hint: add a trailing slash)")]
     DestNotDir { dest: String },
     #[error("cannot copy to {path}: {parent} is not a directory in the destination image")]
     NotADirectory { path: String, parent: String },
@@ -155,26 +155,21 @@ pub fn copy_layer(
     };
     let exclude = Matcher::new(&req.exclude, Path::new("--exclude"))?;
     let as_dir = dir_syntax(&req.dest);
-    if req.sources.len() + req.inline.len() > 1 && !as_dir {
-        return Err(CopyError::DestNotDir {
-            dest: req.dest.clone(),
-        });
-    }
     let dest_clean = clean_abs(&req.dest);
     let empty = MemFs::new();
     let lower: &dyn FsView = if req.link { &empty } else { dest };
-    let mut b = tree::Builder::new(req, chmod, lower);
 
+    // Every source first: a pattern that matches nothing is an error before anything.
+    let mut items = Vec::new();
     for pattern in &req.sources {
         if url::is_url(pattern) {
             return Err(CopyError::UrlSource {
                 url: pattern.clone(),
             });
         }
-        let matches = expand(src, pattern).map_err(io_err(pattern))?;
         let wildcard = has_wildcard(pattern);
-        let mut found = false;
-        for m in matches {
+        let before = items.len();
+        for m in expand(src, pattern).map_err(io_err(pattern))? {
             let Some((real, entry)) = tree::resolve_source(src, &m.path)? else {
                 continue;
             };
@@ -182,42 +177,58 @@ pub fn copy_layer(
             if wildcard && !rel.is_empty() && exclude.is_excluded(rel, entry.is_dir()) {
                 continue;
             }
-            found = true;
-            let target = if req.parents && !m.keep.is_empty() {
-                crate::engine::fs::join(&dest_clean, &m.keep)
-            } else {
-                dest_clean.clone()
-            };
-            if entry.is_dir() {
-                let d = b.dir_target(&target)?;
-                b.copy_tree(src, &real, &d, "", &exclude)?;
-                continue;
-            }
-            let named = as_dir && (!req.parents || m.keep.is_empty());
-            if req.is_add {
-                if let Some(content) = &entry.content {
-                    let comp = archive::detect(content).map_err(io_err(&m.path))?;
-                    if let Some(comp) = comp {
-                        let d = b.dir_target(&target)?;
-                        let members = archive::read_entries(content, comp).map_err(|source| {
-                            CopyError::Archive {
-                                path: m.path.clone(),
-                                source,
-                            }
-                        })?;
-                        b.extract(&d, members)?;
-                        continue;
-                    }
-                }
-            }
-            let t = b.file_target(&target, base_name(&m.path), named)?;
-            b.put_source(src, &entry, &t)?;
+            items.push((m, real, entry));
         }
-        if !found {
+        if items.len() == before {
             return Err(CopyError::SourceNotFound {
                 pattern: pattern.clone(),
             });
         }
+    }
+    // Several sources into something that is not a directory: BuildKit copies each onto
+    // the same path (the last one wins, moby/buildkit#1853); kiln refuses.
+    if items.len() + req.inline.len() > 1 && !as_dir && !req.parents {
+        let existing_dir = !req.link && {
+            let r = resolve_in_root(lower, &dest_clean, true).map_err(io_err(&req.dest))?;
+            lower
+                .lookup(&r)
+                .map_err(io_err(&req.dest))?
+                .is_some_and(|e| e.is_dir())
+        };
+        if !existing_dir {
+            return Err(CopyError::DestNotDir {
+                dest: req.dest.clone(),
+            });
+        }
+    }
+
+    let mut b = tree::Builder::new(req, chmod, lower);
+    for (m, real, entry) in items {
+        let target = if req.parents && !m.keep.is_empty() {
+            crate::engine::fs::join(&dest_clean, &m.keep)
+        } else {
+            dest_clean.clone()
+        };
+        if entry.is_dir() {
+            let d = b.dir_target(&target)?;
+            b.copy_tree(src, &real, &d, "", &exclude)?;
+            continue;
+        }
+        let named = as_dir && (!req.parents || m.keep.is_empty());
+        if let (true, Some(content)) = (req.is_add, &entry.content) {
+            if let Some(comp) = archive::detect(content).map_err(io_err(&m.path))? {
+                let d = b.dir_target(&target)?;
+                let members =
+                    archive::read_entries(content, comp).map_err(|source| CopyError::Archive {
+                        path: m.path.clone(),
+                        source,
+                    })?;
+                b.extract(&d, members)?;
+                continue;
+            }
+        }
+        let t = b.file_target(&target, base_name(&m.path), named)?;
+        b.put_source(src, &entry, &t)?;
     }
     for inline in &req.inline {
         let t = b.file_target(&dest_clean, &inline.name, as_dir)?;
