@@ -16,7 +16,7 @@ use std::sync::Mutex;
 use crate::dockerfile::ignore::{Decision, IgnoreError, MatchInfo, Matcher};
 use crate::engine::fs::{clean_abs, Content, Entry, EntryKind, FsView};
 
-pub use self::digest::{digest_sources, StatCache};
+pub use self::digest::{digest_sources, StatCache, STAT_CACHE_FILE};
 
 /// A context that cannot be read.
 #[derive(Debug, thiserror::Error)]

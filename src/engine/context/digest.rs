@@ -13,6 +13,11 @@ use super::ContextError;
 use crate::engine::copy::expand;
 use crate::engine::fs::{join, resolve_in_root, Content, EntryKind, FsView};
 
+/// The stat cache's file name inside `$KILN_HOME`.
+pub const STAT_CACHE_FILE: &str = "statcache.json";
+
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
 /// File hashes by (dev, inode, size, mtime in ns), optionally persisted in a file.
 #[derive(Debug, Default)]
 pub struct StatCache {

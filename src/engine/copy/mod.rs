@@ -1,7 +1,29 @@
 //! COPY and ADD as a pure function from views to the layer they write: which source
 //! entries land where in the destination image, with which owners and modes, and which
-//! existing parent directories the layer repeats (BuildKit's layers carry every parent of
-//! a changed path, never the root).
+//! existing parent directories the layer repeats.
+//!
+//! The rules, as BuildKit applies them (checked against the conformance corpus by
+//! `corpus_tests`):
+//!
+//! * Sources are patterns relative to the source root (`*`, `?`, `[..]` per component);
+//!   a named symlink is followed inside the source root (never outside); a directory
+//!   source copies its contents; symlinks inside a copied directory stay symlinks. A
+//!   pattern that matches nothing is an error naming it.
+//! * A destination ending in `/` (or `.`) is a directory; a file also goes inside an
+//!   existing directory. Several sources need a directory (kiln errors where BuildKit
+//!   silently lets the last one win).
+//! * The destination resolves symlinks inside the image (`/var/run/x` lands in `/run/x`,
+//!   a file copied onto `/etc/localtime` writes the link's target), except with `--link`,
+//!   where the copy is made onto an empty tree.
+//! * The layer repeats every existing parent directory with its current metadata (never
+//!   the root); missing ones are created 0755 owned by the `--chown` user (`--chmod` does
+//!   not apply to them); the target directory of a directory copy counts as a parent.
+//! * Owners: from the context 0:0, from a stage or image as they are (setuid kept);
+//!   `--chown` overrides. `--chmod` (octal or symbolic) applies to every copied entry
+//!   except symlinks.
+//! * ADD extracts local tar archives (plain, gzip, bzip2, xz, zstd; detected by content)
+//!   into the destination directory, keeping the archive's owners unless `--chown`.
+//! * A hard link in a source view is copied as a full file.
 //!
 //! Downloads (`ADD <url>`, see [`url`]) and heredocs are resolved by the caller into
 //! [`InlineSource`]s, so [`copy_layer`] itself never touches the network.
@@ -69,7 +91,7 @@ pub struct CopyRequest {
     pub exclude: Vec<String>,
     /// Sources come from the build context: owners become 0:0 unless `--chown`.
     pub from_context: bool,
-    /// ADD: local tar archives are extracted.
+    /// ADD: local tar archives are extracted (false for `ADD --unpack=false`).
     pub is_add: bool,
     pub mtime_override: Option<i64>,
 }
