@@ -78,11 +78,12 @@ impl StatCache {
         let dir = file.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let tmp = dir.join(format!(
-            ".{}.{}.tmp",
+            ".{}.{}.{}.tmp",
             file.file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("statcache"),
-            std::process::id()
+            std::process::id(),
+            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;
