@@ -312,10 +312,22 @@ impl<'a> Builder<'a> {
                 join(to, p.trim_start_matches('/'))
             }
         };
+        // Where each member landed, for hard links to it.
+        let mut placed: std::collections::HashMap<String, String> = Default::default();
         for mut m in members {
-            let path = under(&m.path);
+            let raw = under(&m.path);
+            // Existing symlinks among the parents resolve inside the image, as when the
+            // archive is unpacked into the root filesystem.
+            let path = if raw == to || raw == "/" {
+                raw
+            } else {
+                let dir = self.resolve(parent(&raw))?;
+                join(&dir, super::base_name(&raw))
+            };
+            placed.insert(m.path.clone(), path.clone());
             if let EntryKind::Hardlink(t) = &m.kind {
-                m.kind = EntryKind::Hardlink(under(t));
+                let target = placed.get(t).cloned().unwrap_or_else(|| under(t));
+                m.kind = EntryKind::Hardlink(target);
             }
             if let Some((uid, gid)) = self.req.chown {
                 m.uid = uid;
