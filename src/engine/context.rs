@@ -8,14 +8,15 @@
 
 mod digest;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::dockerfile::ignore::{Decision, IgnoreError, MatchInfo, Matcher};
 use crate::engine::fs::{clean_abs, Content, Entry, EntryKind, FsView};
 
-pub use self::digest::{digest_sources, StatCache};
+pub use self::digest::{digest_sources, StatCache, STAT_CACHE_FILE};
 
 /// A context that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -33,10 +34,14 @@ pub enum ContextError {
 }
 
 /// A build context directory with its ignore rules.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ContextFs {
     root: PathBuf,
     matcher: Matcher,
+    /// Per directory (relative path): `None` when it is not a real, walkable directory of
+    /// the view, else the match info for its children. A context does not change during
+    /// a build, so this is never invalidated.
+    dirs: Mutex<HashMap<String, Option<MatchInfo>>>,
 }
 
 /// Major and minor numbers of a device (glibc's encoding).
@@ -89,7 +94,11 @@ impl ContextFs {
         if !root.is_dir() {
             return Err(ContextError::NotADirectory { path: root });
         }
-        Ok(ContextFs { root, matcher })
+        Ok(ContextFs {
+            root,
+            matcher,
+            dirs: Mutex::new(HashMap::new()),
+        })
     }
 
     /// A context with the ignore file BuildKit picks for `dockerfile`
@@ -117,39 +126,61 @@ impl ContextFs {
         }
     }
 
-    /// Walks `rel`'s components: each must exist, every one but the last must be a real
-    /// directory, and the ignore rules decide. Gives the last component's metadata, its
-    /// decision and its match info.
-    fn walk(&self, rel: &str) -> std::io::Result<Option<(std::fs::Metadata, Decision, MatchInfo)>> {
-        let parts: Vec<&str> = rel.split('/').collect();
-        let mut info = MatchInfo::default();
-        let mut end = 0usize;
-        for (k, part) in parts.iter().enumerate() {
-            end += part.len() + usize::from(k > 0);
-            let prefix = &rel[..end];
-            let md = match std::fs::symlink_metadata(self.disk(prefix)) {
-                Ok(md) => md,
-                Err(e) if is_missing(&e) => return Ok(None),
-                Err(e) => return Err(e),
-            };
-            let last = k + 1 == parts.len();
-            if !last && !md.is_dir() {
-                return Ok(None);
-            }
-            let (decision, next) = if self.matcher.is_empty() {
-                (Decision::Include, MatchInfo::default())
-            } else {
-                self.matcher.walk(prefix, md.is_dir(), &info)
-            };
-            if last {
-                return Ok(Some((md, decision, next)));
-            }
-            if decision == Decision::SkipDir {
-                return Ok(None);
-            }
-            info = next;
+    /// The match info for the children of directory `rel` ("" is the root), or `None` when
+    /// `rel` is not a real directory the walker enters (missing, a symlink, a file, or
+    /// skipped by the ignore rules). Memoised.
+    fn dir_info(&self, rel: &str) -> std::io::Result<Option<MatchInfo>> {
+        if rel.is_empty() {
+            return Ok(Some(MatchInfo::default()));
         }
-        Ok(None)
+        if let Some(hit) = self.dirs.lock().ok().and_then(|m| m.get(rel).cloned()) {
+            return Ok(hit);
+        }
+        let parent_rel = rel.rfind('/').map_or("", |i| &rel[..i]);
+        let state = match self.dir_info(parent_rel)? {
+            None => None,
+            Some(parent_info) => match self.stat(rel)? {
+                Some(md) if md.is_dir() => {
+                    let (decision, info) = self.decide(rel, true, &parent_info);
+                    (decision != Decision::SkipDir).then_some(info)
+                }
+                _ => None,
+            },
+        };
+        if let Ok(mut m) = self.dirs.lock() {
+            m.insert(rel.to_string(), state.clone());
+        }
+        Ok(state)
+    }
+
+    fn stat(&self, rel: &str) -> std::io::Result<Option<std::fs::Metadata>> {
+        match std::fs::symlink_metadata(self.disk(rel)) {
+            Ok(md) => Ok(Some(md)),
+            Err(e) if is_missing(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn decide(&self, rel: &str, is_dir: bool, parent: &MatchInfo) -> (Decision, MatchInfo) {
+        if self.matcher.is_empty() {
+            (Decision::Include, MatchInfo::default())
+        } else {
+            self.matcher.walk(rel, is_dir, parent)
+        }
+    }
+
+    /// Finds `rel` (not the root): its parent must be a walkable directory; gives its
+    /// metadata, the ignore decision and its match info.
+    fn walk(&self, rel: &str) -> std::io::Result<Option<(std::fs::Metadata, Decision, MatchInfo)>> {
+        let parent_rel = rel.rfind('/').map_or("", |i| &rel[..i]);
+        let Some(parent_info) = self.dir_info(parent_rel)? else {
+            return Ok(None);
+        };
+        let Some(md) = self.stat(rel)? else {
+            return Ok(None);
+        };
+        let (decision, info) = self.decide(rel, md.is_dir(), &parent_info);
+        Ok(Some((md, decision, info)))
     }
 
     /// Whether an excluded directory holds something re-included below it.
@@ -213,22 +244,41 @@ impl FsView for ContextFs {
 
     fn read_dir(&self, path: &str) -> std::io::Result<Vec<String>> {
         let clean = clean_abs(path);
-        match self.lookup(&clean)? {
-            Some(e) if e.kind == EntryKind::Dir => {}
-            _ => return Ok(Vec::new()),
-        }
         let rel = clean.trim_start_matches('/');
+        if !rel.is_empty()
+            && !self
+                .lookup(&clean)?
+                .is_some_and(|e| e.kind == EntryKind::Dir)
+        {
+            return Ok(Vec::new());
+        }
+        let Some(info) = self.dir_info(rel)? else {
+            return Ok(Vec::new());
+        };
         let mut out = Vec::new();
-        for name in sorted_names(&self.disk(rel))? {
+        for d in std::fs::read_dir(self.disk(rel))? {
+            let d = d?;
+            let name = d.file_name().to_string_lossy().into_owned();
+            if self.matcher.is_empty() {
+                out.push(name);
+                continue;
+            }
+            let is_dir = d.file_type()?.is_dir();
             let child = if rel.is_empty() {
-                format!("/{name}")
+                name.clone()
             } else {
-                format!("/{rel}/{name}")
+                format!("{rel}/{name}")
             };
-            if self.matcher.is_empty() || self.lookup(&child)?.is_some() {
+            let visible = match self.decide(&child, is_dir, &info) {
+                (Decision::Include, _) => true,
+                (Decision::Exclude, next) => is_dir && self.has_included(&child, &next)?,
+                (Decision::SkipDir, _) => false,
+            };
+            if visible {
                 out.push(name);
             }
         }
+        out.sort();
         Ok(out)
     }
 }

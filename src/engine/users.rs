@@ -308,6 +308,41 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_stage_files_through_symlinks() {
+        use crate::engine::copy::MemFs;
+        use crate::engine::fs::{Content, Entry, EntryKind};
+        use std::sync::Arc;
+        let mut fs = MemFs::new();
+        fs.insert(Entry::dir("/etc", 0o755, 0, 0));
+        fs.insert(Entry::dir("/data", 0o755, 0, 0));
+        for (path, text) in [("/data/passwd", PASSWD), ("/data/group", GROUP)] {
+            let mut e = Entry::dir(path, 0o644, 0, 0);
+            e.kind = EntryKind::File;
+            e.size = text.len() as u64;
+            e.content = Some(Content::Bytes(Arc::new(text.as_bytes().to_vec())));
+            fs.insert(e);
+        }
+        let mut l = Entry::dir("/etc/passwd", 0o777, 0, 0);
+        l.kind = EntryKind::Symlink("../../data/passwd".into());
+        fs.insert(l);
+        let mut l = Entry::dir("/etc/group", 0o777, 0, 0);
+        l.kind = EntryKind::Symlink("/data/group".into());
+        fs.insert(l);
+        assert_eq!(resolve_chown(&fs, "app:users").unwrap(), (1000, 100));
+        assert_eq!(resolve_chown(&fs, " 5:6 ").unwrap(), (5, 6));
+        assert!(matches!(
+            resolve_chown(&fs, "ghost"),
+            Err(UserError::UnknownUser { .. })
+        ));
+        let u = resolve_run_user(&fs, "nobody").unwrap();
+        assert_eq!((u.uid, u.home.as_str()), (65534, "/nonexistent"));
+        // Without /etc/passwd only numeric ids work.
+        let empty = MemFs::new();
+        assert_eq!(resolve_chown(&empty, "42").unwrap(), (42, 42));
+        assert!(resolve_chown(&empty, "app").is_err());
+    }
+
+    #[test]
     fn run_user_groups_and_home() {
         let db = db();
         let u = db.run_user("app").unwrap();

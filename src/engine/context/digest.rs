@@ -13,6 +13,11 @@ use super::ContextError;
 use crate::engine::copy::expand;
 use crate::engine::fs::{join, resolve_in_root, Content, EntryKind, FsView};
 
+/// The stat cache's file name inside `$KILN_HOME`.
+pub const STAT_CACHE_FILE: &str = "statcache.json";
+
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
 /// File hashes by (dev, inode, size, mtime in ns), optionally persisted in a file.
 #[derive(Debug, Default)]
 pub struct StatCache {
@@ -73,11 +78,12 @@ impl StatCache {
         let dir = file.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let tmp = dir.join(format!(
-            ".{}.{}.tmp",
+            ".{}.{}.{}.tmp",
             file.file_name()
                 .and_then(|n| n.to_str())
                 .unwrap_or("statcache"),
-            std::process::id()
+            std::process::id(),
+            TMP_SEQ.fetch_add(1, Ordering::Relaxed)
         ));
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;

@@ -86,15 +86,6 @@ impl Chmod {
             }
         }
     }
-
-    /// The mode BuildKit gives to directories it creates for this copy: the octal value,
-    /// else 0755.
-    pub fn parent_mode(chmod: Option<&Chmod>) -> u32 {
-        match chmod {
-            Some(Chmod::Octal(v)) => *v,
-            _ => 0o755,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,29 @@
 //! COPY and ADD as a pure function from views to the layer they write: which source
 //! entries land where in the destination image, with which owners and modes, and which
-//! existing parent directories the layer repeats (BuildKit's layers carry every parent of
-//! a changed path, never the root).
+//! existing parent directories the layer repeats.
+//!
+//! The rules, as BuildKit applies them (checked against the conformance corpus by
+//! `corpus_tests`):
+//!
+//! * Sources are patterns relative to the source root (`*`, `?`, `[..]` per component);
+//!   a named symlink is followed inside the source root (never outside); a directory
+//!   source copies its contents; symlinks inside a copied directory stay symlinks. A
+//!   pattern that matches nothing is an error naming it.
+//! * A destination ending in `/` (or `.`) is a directory; a file also goes inside an
+//!   existing directory. Several sources need a directory (kiln errors where BuildKit
+//!   silently lets the last one win).
+//! * The destination resolves symlinks inside the image (`/var/run/x` lands in `/run/x`,
+//!   a file copied onto `/etc/localtime` writes the link's target), except with `--link`,
+//!   where the copy is made onto an empty tree.
+//! * The layer repeats every existing parent directory with its current metadata (never
+//!   the root); missing ones are created 0755 owned by the `--chown` user (`--chmod` does
+//!   not apply to them); the target directory of a directory copy counts as a parent.
+//! * Owners: from the context 0:0, from a stage or image as they are (setuid kept);
+//!   `--chown` overrides. `--chmod` (octal or symbolic) applies to every copied entry
+//!   except symlinks.
+//! * ADD extracts local tar archives (plain, gzip, bzip2, xz, zstd; detected by content)
+//!   into the destination directory, keeping the archive's owners unless `--chown`.
+//! * A hard link in a source view is copied as a full file.
 //!
 //! Downloads (`ADD <url>`, see [`url`]) and heredocs are resolved by the caller into
 //! [`InlineSource`]s, so [`copy_layer`] itself never touches the network.
@@ -69,7 +91,7 @@ pub struct CopyRequest {
     pub exclude: Vec<String>,
     /// Sources come from the build context: owners become 0:0 unless `--chown`.
     pub from_context: bool,
-    /// ADD: local tar archives are extracted.
+    /// ADD: local tar archives are extracted (false for `ADD --unpack=false`).
     pub is_add: bool,
     pub mtime_override: Option<i64>,
 }
@@ -83,7 +105,7 @@ pub enum CopyError {
     InvalidChmod { value: String },
     #[error("destination {dest:?} must be absolute (hint: join it with the WORKDIR first)")]
     RelativeDest { dest: String },
-    #[error("when using COPY with more than one source file, the destination must be a directory and end with a / (got {dest:?})")]
+    #[error("when using COPY with more than one source file, the destination must be a directory and end with a / (got {dest:?}; hint: add a trailing slash)")]
     DestNotDir { dest: String },
     #[error("cannot copy to {path}: {parent} is not a directory in the destination image")]
     NotADirectory { path: String, parent: String },
@@ -155,26 +177,21 @@ pub fn copy_layer(
     };
     let exclude = Matcher::new(&req.exclude, Path::new("--exclude"))?;
     let as_dir = dir_syntax(&req.dest);
-    if req.sources.len() + req.inline.len() > 1 && !as_dir {
-        return Err(CopyError::DestNotDir {
-            dest: req.dest.clone(),
-        });
-    }
     let dest_clean = clean_abs(&req.dest);
     let empty = MemFs::new();
     let lower: &dyn FsView = if req.link { &empty } else { dest };
-    let mut b = tree::Builder::new(req, chmod, lower);
 
+    // Every source first: a pattern that matches nothing is an error before anything.
+    let mut items = Vec::new();
     for pattern in &req.sources {
         if url::is_url(pattern) {
             return Err(CopyError::UrlSource {
                 url: pattern.clone(),
             });
         }
-        let matches = expand(src, pattern).map_err(io_err(pattern))?;
         let wildcard = has_wildcard(pattern);
-        let mut found = false;
-        for m in matches {
+        let before = items.len();
+        for m in expand(src, pattern).map_err(io_err(pattern))? {
             let Some((real, entry)) = tree::resolve_source(src, &m.path)? else {
                 continue;
             };
@@ -182,42 +199,58 @@ pub fn copy_layer(
             if wildcard && !rel.is_empty() && exclude.is_excluded(rel, entry.is_dir()) {
                 continue;
             }
-            found = true;
-            let target = if req.parents && !m.keep.is_empty() {
-                crate::engine::fs::join(&dest_clean, &m.keep)
-            } else {
-                dest_clean.clone()
-            };
-            if entry.is_dir() {
-                let d = b.dir_target(&target)?;
-                b.copy_tree(src, &real, &d, "", &exclude)?;
-                continue;
-            }
-            let named = as_dir && (!req.parents || m.keep.is_empty());
-            if req.is_add {
-                if let Some(content) = &entry.content {
-                    let comp = archive::detect(content).map_err(io_err(&m.path))?;
-                    if let Some(comp) = comp {
-                        let d = b.dir_target(&target)?;
-                        let members = archive::read_entries(content, comp).map_err(|source| {
-                            CopyError::Archive {
-                                path: m.path.clone(),
-                                source,
-                            }
-                        })?;
-                        b.extract(&d, members)?;
-                        continue;
-                    }
-                }
-            }
-            let t = b.file_target(&target, base_name(&m.path), named)?;
-            b.put_source(src, &entry, &t)?;
+            items.push((m, real, entry));
         }
-        if !found {
+        if items.len() == before {
             return Err(CopyError::SourceNotFound {
                 pattern: pattern.clone(),
             });
         }
+    }
+    // Several sources into something that is not a directory: BuildKit copies each onto
+    // the same path (the last one wins, moby/buildkit#1853); kiln refuses.
+    if items.len() + req.inline.len() > 1 && !as_dir && !req.parents {
+        let existing_dir = !req.link && {
+            let r = resolve_in_root(lower, &dest_clean, true).map_err(io_err(&req.dest))?;
+            lower
+                .lookup(&r)
+                .map_err(io_err(&req.dest))?
+                .is_some_and(|e| e.is_dir())
+        };
+        if !existing_dir {
+            return Err(CopyError::DestNotDir {
+                dest: req.dest.clone(),
+            });
+        }
+    }
+
+    let mut b = tree::Builder::new(req, chmod, lower);
+    for (m, real, entry) in items {
+        let target = if req.parents && !m.keep.is_empty() {
+            crate::engine::fs::join(&dest_clean, &m.keep)
+        } else {
+            dest_clean.clone()
+        };
+        if entry.is_dir() {
+            let d = b.dir_target(&target)?;
+            b.copy_tree(src, &real, &d, "", &exclude)?;
+            continue;
+        }
+        let named = as_dir && (!req.parents || m.keep.is_empty());
+        if let (true, Some(content)) = (req.is_add, &entry.content) {
+            if let Some(comp) = archive::detect(content).map_err(io_err(&m.path))? {
+                let d = b.dir_target(&target)?;
+                let members =
+                    archive::read_entries(content, comp).map_err(|source| CopyError::Archive {
+                        path: m.path.clone(),
+                        source,
+                    })?;
+                b.extract(&d, members)?;
+                continue;
+            }
+        }
+        let t = b.file_target(&target, base_name(&m.path), named)?;
+        b.put_source(src, &entry, &t)?;
     }
     for inline in &req.inline {
         let t = b.file_target(&dest_clean, &inline.name, as_dir)?;

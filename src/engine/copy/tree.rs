@@ -108,16 +108,13 @@ impl<'a> Builder<'a> {
         self.req.mtime_override.unwrap_or(own)
     }
 
-    /// A directory this copy creates (missing parent or target): 0755 (or the octal
-    /// `--chmod`, except with `--link`), owned by the `--chown` user.
+    /// A directory this copy creates (missing parent or target): 0755 owned by the
+    /// `--chown` user. `--chmod` does not apply to it: BuildKit creates these before the
+    /// copy with a fixed mode (corpus `copy_link`: `COPY --link --chmod=700 a.txt /opt/`
+    /// writes `/opt` 0755; `copy_chmod_symbolic`: `/m/symd` stays 0755).
     fn created_dir(&self, path: &str) -> Entry {
-        let mode = if self.req.link {
-            0o755
-        } else {
-            Chmod::parent_mode(self.chmod.as_ref())
-        };
         let (uid, gid) = self.owner();
-        let mut e = Entry::dir(path, mode, uid, gid);
+        let mut e = Entry::dir(path, 0o755, uid, gid);
         e.mtime = self.mtime(0);
         e
     }
@@ -315,10 +312,22 @@ impl<'a> Builder<'a> {
                 join(to, p.trim_start_matches('/'))
             }
         };
+        // Where each member landed, for hard links to it.
+        let mut placed: std::collections::HashMap<String, String> = Default::default();
         for mut m in members {
-            let path = under(&m.path);
+            let raw = under(&m.path);
+            // Existing symlinks among the parents resolve inside the image, as when the
+            // archive is unpacked into the root filesystem.
+            let path = if raw == to || raw == "/" {
+                raw
+            } else {
+                let dir = self.resolve(parent(&raw))?;
+                join(&dir, super::base_name(&raw))
+            };
+            placed.insert(m.path.clone(), path.clone());
             if let EntryKind::Hardlink(t) = &m.kind {
-                m.kind = EntryKind::Hardlink(under(t));
+                let target = placed.get(t).cloned().unwrap_or_else(|| under(t));
+                m.kind = EntryKind::Hardlink(target);
             }
             if let Some((uid, gid)) = self.req.chown {
                 m.uid = uid;
