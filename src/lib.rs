@@ -7,6 +7,7 @@
 pub mod bake;
 pub mod cli;
 pub mod dockerfile;
+pub mod driver;
 pub mod engine;
 pub mod error;
 pub mod oci;

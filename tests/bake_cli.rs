@@ -143,17 +143,6 @@ fn bake_file_from_environment() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"base\""));
 }
 
-#[test]
-fn building_without_print_says_plainly_it_is_not_there_yet() {
-    let out = kiln()
-        .current_dir(root().join("examples/quickstart"))
-        .args(["bake", "base"])
-        .output()
-        .expect("runs");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not available yet in this version"));
-}
-
 macro_rules! error_snapshot {
     ($name:ident, $file:expr, $target:expr) => {
         #[test]

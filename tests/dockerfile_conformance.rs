@@ -53,7 +53,9 @@ fn dockerfile_builds_match_buildkit() {
             .ok()
             .and_then(|m| m["uses_run"].as_bool())
             .unwrap_or(true);
-        *by_area.entry(name.split('_').next().unwrap_or("").to_string()).or_default() += 1;
+        *by_area
+            .entry(name.split('_').next().unwrap_or("").to_string())
+            .or_default() += 1;
         if !uses_run {
             failed_without_run.push(line.to_string());
         }

@@ -44,6 +44,7 @@ target "app" {
   contexts  = { base = "target:base" }
   tags      = tag("app", VERSION)
   platforms = ["linux/amd64", "linux/arm64"]
+  output    = ["type=oci,dest=build/app.tar"]
 }
 
 target "tools" {
@@ -54,4 +55,5 @@ target "tools" {
   }
   target = tool
   tags   = tag("tools-${tool}", VERSION)
+  output = ["type=oci,dest=build/tools-${tool}.tar"]
 }

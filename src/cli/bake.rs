@@ -124,8 +124,22 @@ pub fn run(args: BakeArgs) -> Result<(), Error> {
     if args.print {
         return write_stdout(&print::print_json(&resolved));
     }
-    bake::graph::build_order(&resolved.targets).map_err(BakeError::Resolve)?;
-    super::not_available("building bake targets (kiln bake without --print)")
+    let order = bake::graph::build_order(&resolved.targets).map_err(BakeError::Resolve)?;
+    let mode: crate::progress::Mode = args.progress.parse().map_err(|m: String| usage(&m))?;
+    let sink = crate::progress::sink_for(mode);
+    let engine = embedded_engine()?;
+    crate::driver::embedded::build_all(&engine, &resolved, &order, sink.as_ref())
+        .map_err(|e| Error::Build(Box::new(e)))?;
+    Ok(())
+}
+
+/// The embedded engine with the store in $KILN_HOME and the registry client.
+pub(crate) fn embedded_engine() -> Result<crate::engine::exec::Engine, Error> {
+    let build = |e: crate::engine::exec::BuildError| Error::Build(Box::new(e));
+    let store = crate::engine::store::Store::from_env().map_err(|e| build(e.into()))?;
+    let client = crate::oci::registry::Client::new(crate::oci::registry::ClientConfig::from_env())?;
+    let puller = crate::engine::pull::Puller::new(client).map_err(|e| build(e.into()))?;
+    Ok(crate::engine::exec::Engine::new(store, puller))
 }
 
 fn usage(msg: &str) -> Error {

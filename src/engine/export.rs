@@ -124,7 +124,9 @@ fn layout_files<'a>(
     if names.is_empty() {
         manifests.push(serde_json::to_value(&root).unwrap_or_default());
     }
-    for name in names {
+    // One entry, named after the first name (as BuildKit's OCI exporter does): tools
+    // expect a single image in an archive.
+    for name in names.iter().take(1) {
         let mut d = root.clone();
         d.annotations
             .insert("io.containerd.image.name".into(), name.clone());
@@ -160,12 +162,14 @@ pub fn write_oci_archive(x: &Exportable, names: &[String], dest: &Path) -> Resul
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".kiln-export-")
         .tempfile_in(dir)
         .map_err(|e| io(dest, e))?;
     write_tar(&files, tmp.as_file_mut()).map_err(|e| io(dest, e))?;
     tmp.as_file().sync_all().map_err(|e| io(dest, e))?;
+    set_readable(tmp.path()).map_err(|e| io(dest, e))?;
     tmp.persist(dest).map_err(|e| io(dest, e.error))?;
     Ok(())
 }
@@ -202,9 +206,16 @@ pub fn write_oci_dir(x: &Exportable, names: &[String], dir: &Path) -> Result<(),
                 std::io::copy(&mut f, &mut tmp).map_err(|e| io(&target, e))?;
             }
         }
+        set_readable(tmp.path()).map_err(|e| io(&target, e))?;
         tmp.persist(&target).map_err(|e| io(&target, e.error))?;
     }
     Ok(())
+}
+
+/// Output files get the mode a plain file gets (0644), not a temp file's 0600.
+fn set_readable(p: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o644))
 }
 
 fn write_tar(files: &[(String, Payload<'_>)], w: &mut dyn Write) -> std::io::Result<()> {

@@ -1,0 +1,260 @@
+//! `kiln build` and `kiln bake` end to end on the real test environment: base images from
+//! the local registry, pushes read back by skopeo, `--load` into the test Docker engine
+//! and `docker run` (arm64 through QEMU), the build cache, determinism and bad input.
+
+mod common;
+
+use assert_cmd::Command;
+use common::TestEnv;
+use std::path::Path;
+
+fn kiln(home: &Path) -> Command {
+    let mut c = Command::cargo_bin("kiln").expect("kiln binary");
+    c.env("KILN_HOME", home).env("NO_COLOR", "1");
+    c
+}
+
+fn context(dockerfile: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write Dockerfile");
+    for (name, content) in files {
+        let p = dir.path().join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).expect("mkdir");
+        }
+        std::fs::write(p, content).expect("write file");
+    }
+    dir
+}
+
+fn run(cmd: &mut Command) -> (bool, String, String) {
+    let out = cmd.output().expect("runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn skopeo_raw(reference: &str) -> serde_json::Value {
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{reference}"),
+        ])
+        .output()
+        .expect("skopeo runs");
+    assert!(
+        out.status.success(),
+        "skopeo cannot read {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("manifest JSON")
+}
+
+const APP: &str = "ARG BASE\nFROM ${BASE}\nCOPY hello.txt /hello.txt\nWORKDIR /srv\nCMD [\"cat\", \"/hello.txt\"]\n";
+
+#[test]
+fn push_is_readable_by_skopeo() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().unwrap();
+    let ctx = context(APP, &[("hello.txt", "hello from kiln\n")]);
+    let tag = format!("{}/kiln-test/push:1", env.registry);
+    let (ok, _, err) = run(kiln(home.path())
+        .current_dir(ctx.path())
+        .args(["build", "--progress=plain", "--build-arg"])
+        .arg(format!("BASE={}", env.base_image))
+        .args(["-t", &tag, "--push", "."]));
+    assert!(ok, "{err}");
+    let m = skopeo_raw(&tag);
+    assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(
+        m["layers"].as_array().map(Vec::len),
+        Some(3),
+        "base + COPY + WORKDIR: {m}"
+    );
+    let out = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--config",
+            "--tls-verify=false",
+            &format!("docker://{tag}"),
+        ])
+        .output()
+        .expect("skopeo");
+    let cfg: serde_json::Value = serde_json::from_slice(&out.stdout).expect("config");
+    assert_eq!(cfg["config"]["WorkingDir"], "/srv");
+    assert_eq!(
+        cfg["config"]["Cmd"],
+        serde_json::json!(["cat", "/hello.txt"])
+    );
+}
+
+#[test]
+fn multi_platform_push_is_one_index() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().unwrap();
+    let ctx = context(APP, &[("hello.txt", "hi\n")]);
+    let tag = format!("{}/kiln-test/multi:1", env.registry);
+    let (ok, _, err) = run(kiln(home.path())
+        .current_dir(ctx.path())
+        .args([
+            "build",
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--build-arg",
+        ])
+        .arg(format!("BASE={}", env.base_image))
+        .args(["-t", &tag, "--push", "."]));
+    assert!(ok, "{err}");
+    let ix = skopeo_raw(&tag);
+    let archs: Vec<String> = ix["manifests"]
+        .as_array()
+        .expect("an index")
+        .iter()
+        .map(|d| {
+            d["platform"]["architecture"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(archs, vec!["amd64", "arm64"]);
+}
+
+#[test]
+fn load_and_run_in_docker_amd64_and_arm64() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().unwrap();
+    let ctx = context(APP, &[("hello.txt", "loaded by kiln\n")]);
+    for (platform, name) in [
+        ("linux/amd64", "kiln-test-load:amd64"),
+        ("linux/arm64", "kiln-test-load:arm64"),
+    ] {
+        let (ok, _, err) = run(kiln(home.path())
+            .current_dir(ctx.path())
+            .env("DOCKER_HOST", &env.docker_host)
+            .args(["build", "--platform", platform, "--build-arg"])
+            .arg(format!("BASE={}", env.base_image))
+            .args(["-t", name, "--load", "."]));
+        assert!(ok, "{platform}: {err}");
+        let out = std::process::Command::new("/usr/bin/docker")
+            .env("DOCKER_HOST", &env.docker_host)
+            .args([
+                "run",
+                "--rm",
+                "--platform",
+                platform,
+                name,
+                "sh",
+                "-c",
+                "cat /hello.txt; uname -m",
+            ])
+            .output()
+            .expect("docker runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{platform}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.contains("loaded by kiln"), "{stdout}");
+        let arch = if platform.ends_with("arm64") {
+            "aarch64"
+        } else {
+            "x86_64"
+        };
+        assert!(stdout.contains(arch), "{platform}: {stdout}");
+    }
+}
+
+#[test]
+fn second_build_is_all_cached_and_digests_are_reproducible() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().unwrap();
+    let ctx = context(APP, &[("hello.txt", "same\n")]);
+    let build = |extra: &[&str]| {
+        let iid = ctx.path().join("iid");
+        let (ok, _, err) = run(kiln(home.path())
+            .current_dir(ctx.path())
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .args([
+                "build",
+                "--progress=plain",
+                "--iidfile",
+                "iid",
+                "--build-arg",
+            ])
+            .arg(format!("BASE={}", env.base_image))
+            .args(extra)
+            .args(["-o", "type=oci,dest=out.tar", "."]));
+        assert!(ok, "{err}");
+        (std::fs::read_to_string(iid).expect("iidfile"), err)
+    };
+    let (first, _) = build(&[]);
+    let (second, log) = build(&[]);
+    assert_eq!(first, second);
+    assert_eq!(
+        log.matches(" CACHED").count(),
+        2,
+        "both steps cached:\n{log}"
+    );
+    let (third, log) = build(&["--no-cache"]);
+    assert!(!log.contains(" CACHED"), "{log}");
+    assert_eq!(
+        first, third,
+        "same inputs, same digest even without the cache"
+    );
+}
+
+#[test]
+fn missing_copy_source_fails_cleanly() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().unwrap();
+    let ctx = context("ARG BASE\nFROM ${BASE}\nCOPY nope.txt /\n", &[]);
+    let (ok, _, err) = run(kiln(home.path())
+        .current_dir(ctx.path())
+        .args(["build", "--build-arg"])
+        .arg(format!("BASE={}", env.base_image))
+        .args(["-o", "type=oci,dest=out.tar", "."]));
+    assert!(!ok);
+    assert!(err.contains("Dockerfile:3"), "{err}");
+    assert!(err.contains("nope.txt"), "{err}");
+    assert!(!ctx.path().join("out.tar").exists(), "nothing exported");
+    let leftovers: Vec<_> = std::fs::read_dir(ctx.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".kiln"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn bake_builds_the_quickstart_and_skopeo_reads_it() {
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    for f in ["docker-bake.hcl", "Dockerfile", "VERSION", "hello.sh"] {
+        std::fs::copy(src.join(f), work.path().join(f)).expect("copy example");
+    }
+    let (ok, _, err) = run(kiln(home.path())
+        .current_dir(work.path())
+        .args(["bake", "--progress=plain"]));
+    assert!(ok, "{err}");
+    for t in ["app", "tools-lint", "tools-test"] {
+        let archive = work.path().join(format!("build/{t}.tar"));
+        let out = std::process::Command::new("skopeo")
+            .args(["inspect", "--raw"])
+            .arg(format!("oci-archive:{}", archive.display()))
+            .output()
+            .expect("skopeo");
+        assert!(
+            out.status.success(),
+            "{t}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
