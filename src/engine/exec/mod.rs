@@ -418,13 +418,15 @@ impl Run<'_> {
                     named = ContextFs::new(dir, Matcher::default())?;
                     &named
                 }
-                _ => return Err(BuildError::step(
-                    self.df,
-                    line,
-                    format!(
+                _ => {
+                    return Err(BuildError::step(
+                        self.df,
+                        line,
+                        format!(
                         "COPY --from the named context {name} is not available yet in this version"
                     ),
-                )),
+                    ))
+                }
             },
         };
         copy::copy_layer(&req, src, dest).map_err(|e| BuildError::from_copy(self.df, line, e))
