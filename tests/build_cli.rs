@@ -258,3 +258,40 @@ fn bake_builds_the_quickstart_and_skopeo_reads_it() {
         );
     }
 }
+
+#[test]
+fn local_and_tar_outputs_hold_the_root_filesystem() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().unwrap();
+    let ctx = context(APP, &[("hello.txt", "in the tree\n")]);
+    let (ok, _, err) = run(kiln(home.path())
+        .current_dir(ctx.path())
+        .args(["build", "--build-arg"])
+        .arg(format!("BASE={}", env.base_image))
+        .args([
+            "-o",
+            "type=local,dest=rootfs",
+            "-o",
+            "type=tar,dest=rootfs.tar",
+            ".",
+        ]));
+    assert!(ok, "{err}");
+    let root = ctx.path().join("rootfs");
+    assert_eq!(
+        std::fs::read_to_string(root.join("hello.txt")).unwrap(),
+        "in the tree\n"
+    );
+    assert!(root.join("srv").is_dir());
+    assert!(std::fs::symlink_metadata(root.join("bin/sh"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let list = std::process::Command::new("tar")
+        .args(["-tf"])
+        .arg(ctx.path().join("rootfs.tar"))
+        .output()
+        .expect("tar");
+    let names = String::from_utf8_lossy(&list.stdout);
+    assert!(names.lines().any(|l| l == "hello.txt"), "{names}");
+    assert!(names.lines().any(|l| l == "bin/busybox"), "{names}");
+}

@@ -17,5 +17,6 @@ pub mod layered_fs;
 pub mod output;
 pub mod plan;
 pub mod pull;
+pub mod rootfs;
 pub mod store;
 pub mod users;

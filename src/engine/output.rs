@@ -6,6 +6,7 @@
 
 use crate::bake::entries::ExportEntry;
 use crate::engine::export::{self, Exportable};
+use crate::engine::rootfs;
 use crate::oci::image::Descriptor;
 use crate::oci::layout::Layout;
 use crate::oci::reference::Reference;
@@ -53,7 +54,7 @@ pub fn resolve_outputs(
                 )))
             }
         }
-        if o.typ == "local" && o.dest.is_empty() {
+        if o.typ == "local" && (o.dest.is_empty() || o.dest == "-") {
             return Err(OutputError::Invalid(
                 "dest is required for local exporter".into(),
             ));
@@ -163,11 +164,39 @@ pub fn deliver(
                     report.push(format!("pushed {r}@{d}"));
                 }
             }
-            "local" | "tar" => {
-                return Err(OutputError::Invalid(format!(
-                    "--output type={} is not available yet in this version",
-                    o.typ
-                )))
+            "local" => {
+                let multi = x.images.len() > 1;
+                for img in &x.images {
+                    let scratch =
+                        tempfile::tempdir().map_err(io("creating a scratch directory"))?;
+                    let fs = rootfs::view(img, scratch.path()).map_err(rootfs_err)?;
+                    let mut dest = PathBuf::from(&o.dest);
+                    if multi {
+                        dest = dest.join(platform_dir(&img.platform));
+                    }
+                    rootfs::write_dir(&fs, &dest).map_err(rootfs_err)?;
+                    report.push(format!("exported root filesystem to {}", dest.display()));
+                }
+            }
+            "tar" => {
+                if x.images.len() > 1 {
+                    return Err(OutputError::Invalid(
+                        "--output type=tar of a multi-platform build is not available yet in this version (use type=local)".into(),
+                    ));
+                }
+                if o.dest.is_empty() || o.dest == "-" {
+                    return Err(OutputError::Invalid(
+                        "type=tar needs dest=FILE (writing a tar to stdout is not available yet)"
+                            .into(),
+                    ));
+                }
+                for img in &x.images {
+                    let scratch =
+                        tempfile::tempdir().map_err(io("creating a scratch directory"))?;
+                    let fs = rootfs::view(img, scratch.path()).map_err(rootfs_err)?;
+                    rootfs::write_tar(&fs, Path::new(&o.dest)).map_err(rootfs_err)?;
+                    report.push(format!("exported root filesystem tar to {}", o.dest));
+                }
             }
             other => {
                 return Err(OutputError::Invalid(format!(
@@ -177,6 +206,20 @@ pub fn deliver(
         }
     }
     Ok(report)
+}
+
+fn rootfs_err(e: rootfs::RootfsError) -> OutputError {
+    OutputError::Invalid(e.to_string())
+}
+
+/// `linux_arm64`, `linux_arm_v7`: the per-platform directory name BuildKit uses.
+fn platform_dir(p: &crate::oci::Platform) -> String {
+    let mut s = format!("{}_{}", p.os, p.architecture);
+    if !p.variant.is_empty() {
+        s.push('_');
+        s.push_str(&p.variant);
+    }
+    s
 }
 
 fn root(x: &Exportable) -> Result<Descriptor, OutputError> {
