@@ -295,3 +295,59 @@ fn local_and_tar_outputs_hold_the_root_filesystem() {
     assert!(names.lines().any(|l| l == "hello.txt"), "{names}");
     assert!(names.lines().any(|l| l == "bin/busybox"), "{names}");
 }
+
+/// A tiny HTTP server on loopback answering every request with `body`.
+fn serve(body: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8).flatten() {
+            let mut s = stream;
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nLast-Modified: Tue, 21 Nov 2023 10:00:00 GMT\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn add_url_downloads_and_checks_checksums() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().unwrap();
+    let url = serve("downloaded\n");
+    let ctx = context(
+        &format!("ARG BASE\nFROM ${{BASE}}\nADD {url}/file.txt /opt/\n"),
+        &[],
+    );
+    let (ok, _, err) = run(kiln(home.path())
+        .current_dir(ctx.path())
+        .args(["build", "--build-arg"])
+        .arg(format!("BASE={}", env.base_image))
+        .args(["-o", "type=local,dest=out", "."]));
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(ctx.path().join("out/opt/file.txt")).unwrap(),
+        "downloaded\n"
+    );
+    let bad = context(
+        &format!(
+            "ARG BASE\nFROM ${{BASE}}\nADD --checksum=sha256:{} {url}/file.txt /opt/\n",
+            "0".repeat(64)
+        ),
+        &[],
+    );
+    let (ok, _, err) = run(kiln(home.path())
+        .current_dir(bad.path())
+        .args(["build", "--build-arg"])
+        .arg(format!("BASE={}", env.base_image))
+        .args(["-o", "type=local,dest=out", "."]));
+    assert!(!ok);
+    assert!(err.contains("checksum mismatch"), "{err}");
+    assert!(!bad.path().join("out").exists());
+}

@@ -112,6 +112,7 @@ impl Engine {
                 sink,
                 states: HashMap::new(),
                 next_id: &mut ids,
+                downloads: HashMap::new(),
             };
             let target = plan.target_stage().map(|s| s.index).ok_or_else(|| {
                 BuildError::Other("internal: the plan has no target stage".into())
@@ -140,6 +141,8 @@ struct Run<'a> {
     sink: &'a dyn Sink,
     states: HashMap<usize, StageState>,
     next_id: &'a mut u64,
+    /// ADD <url> downloads, by URL (fetched once per build).
+    downloads: HashMap<String, InlineSource>,
 }
 
 impl Run<'_> {
@@ -319,8 +322,42 @@ impl Run<'_> {
     }
 
     /// What a COPY/ADD reads, as a digest for its cache key.
+    /// Downloads (once) the URL sources of an ADD.
+    fn download(
+        &mut self,
+        url: &str,
+        checksum: Option<&str>,
+        line: usize,
+    ) -> Result<InlineSource, BuildError> {
+        if let Some(d) = self.downloads.get(url) {
+            if let Some(c) = checksum {
+                copy::url::verify_checksum(url, &d.content, c)
+                    .map_err(|e| BuildError::step(self.df, line, e.to_string()))?;
+            }
+            return Ok(d.clone());
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| BuildError::Other(format!("starting the async runtime: {e}")))?;
+        let d = rt
+            .block_on(copy::url::download(url, checksum))
+            .map_err(|e| BuildError::step(self.df, line, e.to_string()))?;
+        self.downloads.insert(url.to_string(), d.clone());
+        Ok(d)
+    }
+
     fn copy_inputs(&mut self, c: &CopyStep, line: usize) -> Result<String, BuildError> {
         let mut material = String::new();
+        for s in c.sources.iter().filter(|s| copy::url::is_url(s)) {
+            let d = self.download(s, c.checksum.as_deref(), line)?;
+            material.push_str(&format!(
+                "url\0{s}\0{}\0{}\0{:x}\n",
+                d.name,
+                d.mtime,
+                sha256(&d.content)
+            ));
+        }
         for (name, content, expand) in &c.heredocs {
             material.push_str(&format!("heredoc\0{name}\0{expand}\0{content}\n"));
         }
@@ -357,14 +394,9 @@ impl Run<'_> {
         is_add: bool,
         line: usize,
     ) -> Result<LayerSpec, BuildError> {
-        for s in &c.sources {
-            if copy::url::is_url(s) {
-                return Err(BuildError::step(
-                    self.df,
-                    line,
-                    format!("ADD of a URL ({s}) is not available yet in this version"),
-                ));
-            }
+        let mut downloaded = Vec::new();
+        for s in c.sources.iter().filter(|s| copy::url::is_url(s)) {
+            downloaded.push(self.download(s, c.checksum.as_deref(), line)?);
         }
         let chown = match &c.chown {
             Some(spec) => Some(
@@ -379,13 +411,20 @@ impl Run<'_> {
             copy::dest_path("/", &c.dest)
         };
         let from_context = matches!(c.from, CopySource::Context | CopySource::NamedContext(_));
+        let mut inline: Vec<InlineSource> = c
+            .heredocs
+            .iter()
+            .map(|(name, content, _)| InlineSource::heredoc(name.clone(), content.clone()))
+            .collect();
+        inline.extend(downloaded);
         let req = CopyRequest {
-            sources: c.sources.clone(),
-            inline: c
-                .heredocs
+            sources: c
+                .sources
                 .iter()
-                .map(|(name, content, _)| InlineSource::heredoc(name.clone(), content.clone()))
+                .filter(|s| !copy::url::is_url(s))
+                .cloned()
                 .collect(),
+            inline,
             dest: dest_path,
             chown,
             chmod: c.chmod.clone(),
