@@ -15,5 +15,6 @@ pub mod layer;
 pub mod layered_fs;
 pub mod plan;
 pub mod pull;
+pub mod run;
 pub mod store;
 pub mod users;
