@@ -8,6 +8,7 @@ mod cache;
 mod ci;
 mod imagetools;
 mod registry;
+mod sandbox;
 mod setup;
 
 use crate::error::{Error, ExitCode};
@@ -63,12 +64,16 @@ pub enum Command {
     Pull(registry::PullArgs),
     /// Show an image's config (Architecture, Variant, Os, ...) as `docker inspect` does
     Inspect(registry::InspectArgs),
+    /// The RUN sandbox helper (started by kiln itself)
+    #[command(name = "__sandbox-init", hide = true)]
+    SandboxInit,
 }
 
 /// Runs the CLI: parse, dispatch, render any error, return the exit code.
 pub fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::SandboxInit => return sandbox::run(),
         Command::Bake(args) => bake::run(*args),
         Command::Build(args) => build::run(*args),
         Command::Imagetools(cmd) => imagetools::run(cmd),

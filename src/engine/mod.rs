@@ -18,5 +18,6 @@ pub mod output;
 pub mod plan;
 pub mod pull;
 pub mod rootfs;
+pub mod run;
 pub mod store;
 pub mod users;
