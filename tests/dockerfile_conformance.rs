@@ -9,8 +9,8 @@ use std::process::Command;
 /// Cases without RUN that may fail: `copy_context_symlinks` needs symlinks in its build
 /// context, which this copy of the corpus stores as plain files.
 const MAX_FAILED_WITHOUT_RUN: usize = 1;
-/// All cases that must pass (RUN lands with the sandbox executor).
-const MIN_PASSED: usize = 60;
+/// All cases that must pass (of 106 in this copy of the corpus).
+const MIN_PASSED: usize = 105;
 
 #[test]
 fn dockerfile_builds_match_buildkit() {

@@ -213,7 +213,16 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
     let store = Store::from_env().map_err(engine_err)?;
     let puller = Puller::new(Client::new(ClientConfig::from_env())?).map_err(engine_err)?;
     let engine = Engine::new(store, puller);
+    let mut secrets = Vec::new();
+    for s in &args.secrets {
+        secrets.push(
+            crate::bake::entries::Secret::parse(s)
+                .map_err(|e| usage(format!("invalid --secret {s:?}: {e}")))?,
+        );
+    }
     let opts = BuildOptions {
+        secrets,
+        allow: args.allow.clone(),
         context,
         dockerfile,
         platforms,

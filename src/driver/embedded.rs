@@ -143,6 +143,8 @@ fn options_for(
         })
         .unwrap_or_default();
     Ok(BuildOptions {
+        secrets: t.secret.clone().unwrap_or_default(),
+        allow: t.entitlements.clone().unwrap_or_default(),
         context,
         dockerfile,
         platforms,

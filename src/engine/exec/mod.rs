@@ -10,6 +10,7 @@
 mod error;
 mod image;
 mod resolver;
+mod run_step;
 
 pub use error::BuildError;
 pub use resolver::PullResolver;
@@ -46,6 +47,10 @@ pub struct BuildOptions {
     pub request: BuildRequest,
     pub no_cache: bool,
     pub layer: LayerOptions,
+    /// Secrets for `RUN --mount=type=secret` (`--secret id=...,src=...|env=...`).
+    pub secrets: Vec<crate::bake::entries::Secret>,
+    /// Entitlements granted with `--allow` (e.g. `security.insecure`).
+    pub allow: Vec<String>,
 }
 
 /// A stage's result so far: its layers (bottom first) and the cache key of its last step.
@@ -185,7 +190,7 @@ impl Run<'_> {
             self.sink.event(&Event::Started { id, name: label });
             let started = Instant::now();
             let no_cache = self.opts.no_cache || st.no_cache;
-            match self.step(&mut state, step, &st.platform, no_cache) {
+            match self.step(&mut state, step, &st.platform, no_cache, id) {
                 Ok(cached) => {
                     if cached {
                         self.sink.event(&Event::Cached { id });
@@ -266,11 +271,18 @@ impl Run<'_> {
         step: &Step,
         platform: &Platform,
         no_cache: bool,
+        id: u64,
     ) -> Result<bool, BuildError> {
         let mut k = step.key_with_parent(&state.key, platform);
         if let StepKind::Copy(c) | StepKind::Add(c) = &step.kind {
             let inputs = self.copy_inputs(c, step.line)?;
             k = key::with_inputs(&k, &inputs);
+        }
+        if let StepKind::Run(r) = &step.kind {
+            let inputs = self.run_inputs(r)?;
+            if !inputs.is_empty() {
+                k = key::with_inputs(&k, &format!("{:x}", sha256(inputs.as_bytes())));
+            }
         }
         let store = &self.engine.store;
         if !no_cache {
@@ -284,6 +296,8 @@ impl Run<'_> {
             }
         }
         let view = self.view(state)?;
+        // A RUN's layer files live in its scratch dir until the layer is written.
+        let mut _scratch: Option<tempfile::TempDir> = None;
         let spec = match &step.kind {
             StepKind::Workdir { path, user } => {
                 let u = users::resolve_run_user(&view, user.as_deref().unwrap_or("0"))
@@ -293,13 +307,10 @@ impl Run<'_> {
             }
             StepKind::Copy(c) => self.copy(c, &view, false, step.line)?,
             StepKind::Add(c) => self.copy(c, &view, true, step.line)?,
-            StepKind::Run(_) => {
-                return Err(BuildError::step(
-                    self.df,
-                    step.line,
-                    "RUN is not available yet in this version of the embedded engine",
-                )
-                .with_hint("build images whose RUN steps happen elsewhere (COPY --from an image), or use a BuildKit node"))
+            StepKind::Run(r) => {
+                let (layer, scratch) = self.run_step(state, r, platform, step.line, id)?;
+                _scratch = Some(scratch);
+                layer
             }
         };
         let blob = store.write_layer(&spec, &self.opts.layer)?;
