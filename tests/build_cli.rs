@@ -351,3 +351,104 @@ fn add_url_downloads_and_checks_checksums() {
     assert!(err.contains("checksum mismatch"), "{err}");
     assert!(!bad.path().join("out").exists());
 }
+
+/// Every file under `dir`, decompressing gzip blobs, searched for `needle`.
+fn contains_anywhere(dir: &Path, needle: &[u8]) -> Vec<String> {
+    use std::io::Read;
+    let mut hits = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(m) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            if m.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if !m.is_file() {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(&p) else {
+                continue;
+            };
+            let mut all = bytes.clone();
+            let mut gz = flate2::read::MultiGzDecoder::new(&bytes[..]);
+            let mut plain = Vec::new();
+            if gz.read_to_end(&mut plain).is_ok() {
+                all.extend_from_slice(&plain);
+            }
+            if all.windows(needle.len()).any(|w| w == needle) {
+                hits.push(p.display().to_string());
+            }
+        }
+    }
+    hits
+}
+
+#[test]
+fn secrets_never_reach_layers_config_cache_or_logs() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().unwrap();
+    let secret = "s3cr3t-value-9d1f7a";
+    let ctx = context(
+        "ARG BASE\nFROM ${BASE}\nRUN --mount=type=secret,id=tok cat /run/secrets/tok | wc -c > /len\nRUN --mount=type=secret,id=tok,env=TOK test \"$(printf %s \"$TOK\" | wc -c)\" = 19 && echo ok > /envok\n",
+        &[("tok.txt", secret)],
+    );
+    let (ok, _, err) = run(kiln(home.path())
+        .current_dir(ctx.path())
+        .args([
+            "build",
+            "--progress=plain",
+            "--secret",
+            "id=tok,src=tok.txt",
+            "--build-arg",
+        ])
+        .arg(format!("BASE={}", env.base_image))
+        .args([
+            "-o",
+            "type=oci,dest=out.tar",
+            "-o",
+            "type=local,dest=rootfs",
+            ".",
+        ]));
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(ctx.path().join("rootfs/len"))
+            .unwrap()
+            .trim(),
+        secret.len().to_string()
+    );
+    assert_eq!(
+        std::fs::read_to_string(ctx.path().join("rootfs/envok"))
+            .unwrap()
+            .trim(),
+        "ok"
+    );
+    assert!(!err.contains(secret), "secret in the logs");
+    assert!(
+        contains_anywhere(home.path(), secret.as_bytes()).is_empty(),
+        "secret in the store"
+    );
+    let out = ctx.path().join("out.tar");
+    let bytes = std::fs::read(&out).unwrap();
+    assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+    let unpacked = tempfile::tempdir().unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&out)
+        .arg("-C")
+        .arg(unpacked.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(
+        contains_anywhere(unpacked.path(), secret.as_bytes()).is_empty(),
+        "secret in the image"
+    );
+    assert!(!ctx.path().join("rootfs/run/secrets/tok").exists());
+}
