@@ -11,4 +11,5 @@ pub mod driver;
 pub mod engine;
 pub mod error;
 pub mod oci;
+pub mod pathutil;
 pub mod progress;

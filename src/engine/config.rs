@@ -275,30 +275,7 @@ pub fn parse_ports(specs: &[String]) -> Result<Vec<String>, String> {
 
 /// Go's `path.Clean`.
 pub fn clean_path(p: &str) -> String {
-    if p.is_empty() {
-        return ".".into();
-    }
-    let rooted = p.starts_with('/');
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                if parts.last().is_some_and(|l| *l != "..") {
-                    parts.pop();
-                } else if !rooted {
-                    parts.push("..");
-                }
-            }
-            s => parts.push(s),
-        }
-    }
-    let body = parts.join("/");
-    match (rooted, body.is_empty()) {
-        (true, _) => format!("/{body}"),
-        (false, true) => ".".into(),
-        (false, false) => body,
-    }
+    crate::pathutil::clean(p)
 }
 
 /// BuildKit's `system.NormalizePath` for Linux: a relative `new` is joined to `parent`
