@@ -13,3 +13,4 @@ pub mod error;
 pub mod oci;
 pub mod pathutil;
 pub mod progress;
+pub mod setup;

@@ -1,4 +1,4 @@
-//! `kiln builder`: the embedded engine and remote BuildKit nodes.
+//! `kiln builder`: the embedded engine (and, later, remote BuildKit nodes).
 
 use crate::error::Error;
 use clap::Subcommand;
@@ -23,13 +23,51 @@ pub enum BuilderCommand {
     Use { name: String },
 }
 
+/// The one builder kiln has today.
+const EMBEDDED: &str = "kiln";
+
+fn platforms() -> String {
+    let mut p = crate::engine::run::qemu::supported_platforms();
+    if let Some(first) = p.first_mut() {
+        first.push('*');
+    }
+    p.join(", ")
+}
+
 pub fn run(cmd: BuilderCommand) -> Result<(), Error> {
-    let what = match cmd {
-        BuilderCommand::Ls => "kiln builder ls",
-        BuilderCommand::Create { .. } => "kiln builder create",
-        BuilderCommand::Inspect { .. } => "kiln builder inspect",
-        BuilderCommand::Rm { .. } => "kiln builder rm",
-        BuilderCommand::Use { .. } => "kiln builder use",
-    };
-    super::not_available(what)
+    match cmd {
+        BuilderCommand::Ls => {
+            println!("{:<16}{:<12}{:<10}PLATFORMS", "NAME", "DRIVER", "STATUS");
+            println!(
+                "{:<16}{:<12}{:<10}{}",
+                format!("{EMBEDDED} *"),
+                "embedded",
+                "running",
+                platforms()
+            );
+            Ok(())
+        }
+        BuilderCommand::Inspect { name } => {
+            if let Some(n) = name.filter(|n| n != EMBEDDED) {
+                return Err(Error::Usage {
+                    message: format!("no builder {n:?} found"),
+                    hint: Some(format!("the embedded builder is called {EMBEDDED:?}; remote BuildKit nodes are not available yet in this version")),
+                });
+            }
+            let store = crate::engine::store::Store::default_root()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
+            println!("Name:          {EMBEDDED}");
+            println!("Driver:        embedded");
+            println!("Store:         {store}");
+            println!("Status:        running");
+            println!("Platforms:     {}", platforms());
+            Ok(())
+        }
+        BuilderCommand::Create { .. } => {
+            super::not_available("kiln builder create (remote BuildKit nodes)")
+        }
+        BuilderCommand::Rm { .. } => super::not_available("kiln builder rm"),
+        BuilderCommand::Use { .. } => super::not_available("kiln builder use"),
+    }
 }

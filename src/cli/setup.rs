@@ -15,6 +15,29 @@ pub enum SetupCommand {
 
 pub fn run(cmd: SetupCommand) -> Result<(), Error> {
     match cmd {
-        SetupCommand::Qemu { .. } => super::not_available("kiln setup qemu"),
+        SetupCommand::Qemu { install } => {
+            let arches: Vec<String> = if install == "all" {
+                crate::setup::ALL.iter().map(|s| s.to_string()).collect()
+            } else {
+                install
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            };
+            let report = crate::setup::install_qemu(&arches).map_err(|e| Error::Usage {
+                message: e.to_string(),
+                hint: None,
+            })?;
+            for line in report {
+                println!("{line}");
+            }
+            println!(
+                "platforms this machine can build RUN steps for: {}",
+                crate::engine::run::qemu::supported_platforms().join(", ")
+            );
+            Ok(())
+        }
     }
 }
