@@ -56,6 +56,10 @@ pub fn walk(fs: &dyn FsView) -> Result<Vec<Entry>, RootfsError> {
     let mut out = Vec::new();
     let mut stack = vec!["/".to_string()];
     while let Some(dir) = stack.pop() {
+        // An image without layers (FROM scratch and metadata only) has an empty root.
+        if dir == "/" && fs.lookup("/").map_err(io(Path::new("/")))?.is_none() {
+            break;
+        }
         let mut names = fs.read_dir(&dir).map_err(io(Path::new(&dir)))?;
         names.sort();
         let mut subdirs = Vec::new();
