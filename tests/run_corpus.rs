@@ -37,7 +37,9 @@ fn blob(digest: &str) -> PathBuf {
 
 fn base_layer(arch: &str, dest: &Path) {
     let index = read_json(&corpus().join("base/index.json"));
-    let inner = read_json(&blob(index["manifests"][0]["digest"].as_str().expect("digest")));
+    let inner = read_json(&blob(
+        index["manifests"][0]["digest"].as_str().expect("digest"),
+    ));
     let m = inner["manifests"]
         .as_array()
         .expect("manifests")
@@ -69,8 +71,7 @@ fn parse_case(dockerfile: &str) -> Option<Vec<Run>> {
     let mut runs = Vec::new();
     for line in joined.lines() {
         let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line == "ARG BASE" || line == "FROM $BASE"
-        {
+        if line.is_empty() || line.starts_with('#') || line == "ARG BASE" || line == "FROM $BASE" {
             continue;
         }
         if let Some(u) = line.strip_prefix("USER ") {
@@ -173,7 +174,8 @@ fn check_case(name: &str, dir: &Path, work: &Path) -> Result<Vec<String>, String
     if run::qemu::can_run(arch).is_err() {
         return Err(format!("cannot run {arch} here"));
     }
-    let expected = std::fs::read_to_string(dir.join("expected/layers.txt")).map_err(|e| e.to_string())?;
+    let expected =
+        std::fs::read_to_string(dir.join("expected/layers.txt")).map_err(|e| e.to_string())?;
     let mut expected_layers: Vec<Vec<String>> = Vec::new();
     for line in expected.lines().skip(1) {
         if line.starts_with("--- layer") {
@@ -185,7 +187,12 @@ fn check_case(name: &str, dir: &Path, work: &Path) -> Result<Vec<String>, String
     let tree: BTreeMap<String, String> = std::fs::read_to_string(dir.join("expected/tree.txt"))
         .map_err(|e| e.to_string())?
         .lines()
-        .map(|l| (l.split(' ').next().unwrap_or_default().to_string(), l.to_string()))
+        .map(|l| {
+            (
+                l.split(' ').next().unwrap_or_default().to_string(),
+                l.to_string(),
+            )
+        })
         .collect();
     let case_dir = work.join(name);
     std::fs::create_dir_all(&case_dir).map_err(|e| e.to_string())?;
@@ -198,7 +205,8 @@ fn check_case(name: &str, dir: &Path, work: &Path) -> Result<Vec<String>, String
     let mut last_lines: BTreeMap<String, Option<String>> = BTreeMap::new();
     for (i, r) in runs.iter().enumerate() {
         let view = LayeredFs::new(lower.clone());
-        let user = kiln::engine::users::resolve_run_user(&view, &r.user).map_err(|e| e.to_string())?;
+        let user =
+            kiln::engine::users::resolve_run_user(&view, &r.user).map_err(|e| e.to_string())?;
         let spec = RunSpec {
             args: vec!["/bin/sh".into(), "-c".into(), r.script.clone()],
             env: vec![PATH.into(), format!("HOME={}", user.home)],
@@ -249,7 +257,8 @@ fn check_case(name: &str, dir: &Path, work: &Path) -> Result<Vec<String>, String
         // The next RUN sees this layer.
         let blobs = case_dir.join(format!("blob{i}"));
         std::fs::create_dir(&blobs).map_err(|e| e.to_string())?;
-        let written = write_layer(&layer, &LayerOptions::default(), &blobs).map_err(|e| e.to_string())?;
+        let written =
+            write_layer(&layer, &LayerOptions::default(), &blobs).map_err(|e| e.to_string())?;
         let extracted = case_dir.join(format!("layer{i}"));
         std::fs::create_dir(&extracted).map_err(|e| e.to_string())?;
         extract_layer(&written.path, &written.media_type, &extracted).map_err(|e| e.to_string())?;

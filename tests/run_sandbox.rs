@@ -42,7 +42,9 @@ fn base_layer(arch: &'static str) -> PathBuf {
         return p.clone();
     }
     let index = read_json(&base_dir().join("index.json"));
-    let inner = read_json(&blob(index["manifests"][0]["digest"].as_str().expect("digest")));
+    let inner = read_json(&blob(
+        index["manifests"][0]["digest"].as_str().expect("digest"),
+    ));
     let manifest = inner["manifests"]
         .as_array()
         .expect("manifests")
@@ -174,7 +176,10 @@ fn basic_run_output_and_diff() {
     let layer = diff(&ran, &lower, &s);
     assert_eq!(paths(&layer), ["/a", "/a/b", "/etc", "-/etc/group", "/x"]);
     let x = entry(&layer, "/x");
-    assert_eq!((x.kind.clone(), x.mode, x.size), (EntryKind::File, 0o644, 3));
+    assert_eq!(
+        (x.kind.clone(), x.mode, x.size),
+        (EntryKind::File, 0o644, 3)
+    );
     assert_eq!(entry(&layer, "/a/b").mode, 0o755);
 }
 
@@ -345,8 +350,14 @@ fn no_orphans_survive() {
     need_sandbox!();
     let lower = vec![base_layer("amd64")];
     let started = Instant::now();
-    let ran = run_in(&lower, &spec("sleep 100 & sleep 100 > /dev/null & echo started"));
-    assert_eq!((ran.outcome.exit_code, ran.output.as_str()), (0, "started\n"));
+    let ran = run_in(
+        &lower,
+        &spec("sleep 100 & sleep 100 > /dev/null & echo started"),
+    );
+    assert_eq!(
+        (ran.outcome.exit_code, ran.output.as_str()),
+        (0, "started\n")
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
     // No `sleep 100` left on the machine from this test's sandbox.
     let left = std::fs::read_dir("/proc")
@@ -402,8 +413,11 @@ fn planted_symlinks_stay_inside() {
     let target = outside.path().display().to_string();
     // /etc and /mnt point at a host directory (absolute and with ../..).
     std::os::unix::fs::symlink(&target, evil.path().join("etc")).expect("symlink");
-    std::os::unix::fs::symlink(format!("../../../../../../..{target}"), evil.path().join("mnt"))
-        .expect("symlink");
+    std::os::unix::fs::symlink(
+        format!("../../../../../../..{target}"),
+        evil.path().join("mnt"),
+    )
+    .expect("symlink");
     let lower = vec![evil.path().to_path_buf(), base_layer("amd64")];
     let mut s = spec("cat /etc/hosts > /dev/null; echo x > /mnt/sub/file; echo ok");
     s.mounts = vec![MountSpec::Tmpfs {

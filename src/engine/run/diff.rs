@@ -198,8 +198,7 @@ fn same(lower: &Entry, upper: &Entry, umeta: &std::fs::Metadata) -> std::io::Res
         | (a @ EntryKind::BlockDevice { .. }, b @ EntryKind::BlockDevice { .. }) => a == b,
         _ => false,
     };
-    if !same_type || lower.mode != upper.mode || lower.uid != upper.uid || lower.gid != upper.gid
-    {
+    if !same_type || lower.mode != upper.mode || lower.uid != upper.uid || lower.gid != upper.gid {
         return Ok(false);
     }
     if lower.xattrs.get(CAPABILITY) != upper.xattrs.get(CAPABILITY) {

@@ -72,7 +72,10 @@ pub fn sandbox_init_main() -> i32 {
     // SAFETY: single-threaded process (see the module docs).
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        report("starting the sandbox init (fork)", &std::io::Error::last_os_error());
+        report(
+            "starting the sandbox init (fork)",
+            &std::io::Error::last_os_error(),
+        );
         return SETUP_FAILED;
     }
     if pid == 0 {
@@ -312,9 +315,11 @@ fn command_child(
         || "creating the command's mount namespace".into(),
         unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNS) }.map_err(Into::into),
     )?;
-    let io = |what: &'static str| move |e: rustix::io::Errno| StepError {
-        step: what.to_string(),
-        error: e.into(),
+    let io = |what: &'static str| {
+        move |e: rustix::io::Errno| StepError {
+            step: what.to_string(),
+            error: e.into(),
+        }
     };
     rustix::process::chdir(merged).map_err(io("entering the root"))?;
     rustix::process::pivot_root(".", ".").map_err(io("pivot_root"))?;
@@ -359,7 +364,11 @@ fn command_child(
         }
     }
     // From here on the command's stderr is the output pipe too.
-    dup2(libc::STDOUT_FILENO, libc::STDERR_FILENO, "redirecting stderr")?;
+    dup2(
+        libc::STDOUT_FILENO,
+        libc::STDERR_FILENO,
+        "redirecting stderr",
+    )?;
     let (code, message) = exec_command(exec);
     let _ = writeln!(std::io::stderr(), "{message}");
     // SAFETY: leaving the forked child.

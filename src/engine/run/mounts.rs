@@ -130,11 +130,7 @@ pub(crate) fn mkdir_all_in(
                 std::fs::create_dir(&cur)?;
                 rustix::fs::chmod(&cur, Mode::from_raw_mode(mode))?;
                 if let Some((uid, gid)) = owner {
-                    rustix::fs::chown(
-                        &cur,
-                        Some(Uid::from_raw(uid)),
-                        Some(Gid::from_raw(gid)),
-                    )?;
+                    rustix::fs::chown(&cur, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
                 }
             }
             Err(e) => return Err(e),
@@ -213,7 +209,10 @@ fn mount_overlay(req: &HelperRequest, layout: &ScratchLayout) -> StepResult<()> 
     let r = mount_fs("overlay", Path::new("merged"), MountFlags::empty(), &full)
         .or_else(|_| mount_fs("overlay", Path::new("merged"), MountFlags::empty(), &base));
     step(|| "mounting overlay".into(), r)?;
-    step(|| "leaving the scratch dir".into(), rustix::process::chdir("/").map_err(Into::into))
+    step(
+        || "leaving the scratch dir".into(),
+        rustix::process::chdir("/").map_err(Into::into),
+    )
 }
 
 const DEVICES: &[(&str, u32, u32)] = &[
@@ -359,9 +358,7 @@ fn setup_user_mounts(
 ) -> StepResult<()> {
     let mut mounts: Vec<&MountSpec> = req.spec.mounts.iter().collect();
     mounts.sort_by_key(|m| m.target().map_or(0, |t| t.split('/').count()));
-    let needs_secret_fs = mounts
-        .iter()
-        .any(|m| matches!(m, MountSpec::Secret { .. }));
+    let needs_secret_fs = mounts.iter().any(|m| matches!(m, MountSpec::Secret { .. }));
     if needs_secret_fs {
         step(
             || "mounting the secrets tmpfs".into(),
@@ -450,14 +447,22 @@ fn setup_user_mounts(
 pub(crate) fn prepare(req: &HelperRequest, layout: &ScratchLayout) -> StepResult<Prepared> {
     step(
         || "making mounts private".into(),
-        rustix::mount::mount_change("/", MountPropagationFlags::REC | MountPropagationFlags::PRIVATE)
-            .map_err(Into::into),
+        rustix::mount::mount_change(
+            "/",
+            MountPropagationFlags::REC | MountPropagationFlags::PRIVATE,
+        )
+        .map_err(Into::into),
     )?;
     mount_overlay(req, layout)?;
     let merged = layout.merged.clone();
     let mut stubs = Vec::new();
     let mut targets: Vec<String> = vec!["/etc/resolv.conf".into(), "/etc/hosts".into()];
-    targets.extend(req.spec.mounts.iter().filter_map(|m| m.target().map(str::to_string)));
+    targets.extend(
+        req.spec
+            .mounts
+            .iter()
+            .filter_map(|m| m.target().map(str::to_string)),
+    );
     for t in ["/dev", "/proc", "/sys"] {
         targets.push(t.to_string());
     }
@@ -571,7 +576,10 @@ mod tests {
         std::os::unix::fs::symlink("../../../../../etc", root.join("escape")).expect("symlink");
         std::os::unix::fs::symlink("loop", root.join("loop")).expect("symlink");
         assert_eq!(resolve_in(root, "/var/run/x").unwrap(), root.join("run/x"));
-        assert_eq!(resolve_in(root, "/escape/passwd").unwrap(), root.join("etc/passwd"));
+        assert_eq!(
+            resolve_in(root, "/escape/passwd").unwrap(),
+            root.join("etc/passwd")
+        );
         assert_eq!(resolve_in(root, "/../../x").unwrap(), root.join("x"));
         assert!(resolve_in(root, "/loop/x").is_err());
     }

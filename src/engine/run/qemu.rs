@@ -120,7 +120,10 @@ fn can_run_in(dir: &Path, arch: &str) -> Result<(), RunError> {
         reason,
     };
     if !dir.join("status").exists() {
-        return Err(err(format!("binfmt_misc is not mounted at {}", dir.display())));
+        return Err(err(format!(
+            "binfmt_misc is not mounted at {}",
+            dir.display()
+        )));
     }
     match std::fs::read_to_string(dir.join("status")) {
         Ok(s) if s.trim() == "enabled" => {}
@@ -160,8 +163,7 @@ fn supported_in(dir: &Path) -> Vec<String> {
         out.push(format!("linux/{host}"));
     }
     for (arch, platform) in KNOWN {
-        if *arch != host && can_run_in(dir, arch).is_ok() && !out.iter().any(|p| p == platform)
-        {
+        if *arch != host && can_run_in(dir, arch).is_ok() && !out.iter().any(|p| p == platform) {
             out.push((*platform).to_string());
             if *arch == "arm" {
                 out.push("linux/arm/v6".to_string());
@@ -186,7 +188,8 @@ mod tests {
 
     #[test]
     fn handler_needs_enabled_and_fix_binary() {
-        let ok = "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\noffset 0\n";
+        let ok =
+            "enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\noffset 0\n";
         let d = fake(&[("qemu-aarch64", ok)]);
         let foreign = if host_arch() == "arm64" {
             "amd64"

@@ -170,8 +170,7 @@ pub fn run_with_helper(
     qemu::can_run(&spec.platform_arch)?;
     if !rustix::process::geteuid().is_root() {
         return Err(RunError::Unsupported(
-            "RUN needs root for now (rootless RUN with user namespaces is not implemented)"
-                .into(),
+            "RUN needs root for now (rootless RUN with user namespaces is not implemented)".into(),
         ));
     }
     for l in lower {
@@ -244,7 +243,9 @@ pub fn run_with_helper(
     let err_text = String::from_utf8_lossy(&err_text);
     if let Some(line) = err_text.lines().find(|l| l.starts_with(ERROR_PREFIX)) {
         let rest = &line[ERROR_PREFIX.len()..];
-        let (step, message) = rest.split_once('\t').unwrap_or(("running the sandbox", rest));
+        let (step, message) = rest
+            .split_once('\t')
+            .unwrap_or(("running the sandbox", rest));
         return Err(RunError::Setup {
             step: step.to_string(),
             message: message.to_string(),
