@@ -17,6 +17,7 @@
 mod diff;
 mod init;
 mod mounts;
+mod paths;
 pub mod qemu;
 mod sandbox;
 
