@@ -157,6 +157,44 @@ fn prepare_scratch(scratch: &Path, spec: &RunSpec) -> Result<ScratchLayout, RunE
     Ok(layout)
 }
 
+/// Whether this process can run the sandbox at all: root (rootless RUN with user
+/// namespaces is not implemented yet) and overlayfs. The namespaces themselves are only
+/// known to work once a RUN tried ([`RunError::Unsupported`] then).
+pub fn check_available() -> Result<(), RunError> {
+    if !rustix::process::geteuid().is_root() {
+        return Err(RunError::Unsupported(
+            "RUN needs root for now (rootless RUN with user namespaces is not implemented)".into(),
+        ));
+    }
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if !filesystems
+        .lines()
+        .any(|l| l.trim_end().ends_with("\toverlay"))
+    {
+        return Err(RunError::Unsupported(
+            "the kernel has no overlayfs (/proc/filesystems)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A set-up failure as an error: namespaces or mounts the machine refuses (a locked-down
+/// container) are [`RunError::Unsupported`], the rest [`RunError::Setup`].
+fn classify(step: &str, message: &str) -> RunError {
+    let refused = message.contains("Operation not permitted") || message.contains("os error 1)");
+    let no_fs = message.contains("No such device");
+    if (step.starts_with("creating namespaces") && refused)
+        || (step == "mounting overlay" && (refused || no_fs))
+        || (step == "making mounts private" && refused)
+    {
+        return RunError::Unsupported(format!("{step}: {message}"));
+    }
+    RunError::Setup {
+        step: step.to_string(),
+        message: message.to_string(),
+    }
+}
+
 /// [`super::run`] with an explicit helper executable: a `kiln` binary (tests pass
 /// `env!("CARGO_BIN_EXE_kiln")`), started as `HELPER __sandbox-init`.
 pub fn run_with_helper(
@@ -246,10 +284,7 @@ pub fn run_with_helper(
         let (step, message) = rest
             .split_once('\t')
             .unwrap_or(("running the sandbox", rest));
-        return Err(RunError::Setup {
-            step: step.to_string(),
-            message: message.to_string(),
-        });
+        return Err(classify(step, message));
     }
     if !err_text.trim().is_empty() {
         return Err(RunError::Setup {
@@ -279,6 +314,21 @@ mod tests {
             hosts_file("buildkitsandbox", &[("db".into(), "10.0.0.2".into())]),
             "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n10.0.0.2\tdb\n"
         );
+    }
+
+    #[test]
+    fn refused_namespaces_are_unsupported() {
+        assert!(matches!(
+            classify(
+                "creating namespaces (unshare)",
+                "Operation not permitted (os error 1)"
+            ),
+            RunError::Unsupported(_)
+        ));
+        assert!(matches!(
+            classify("mounting /tmp/x", "Operation not permitted (os error 1)"),
+            RunError::Setup { .. }
+        ));
     }
 
     #[test]
