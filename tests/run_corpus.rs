@@ -61,7 +61,8 @@ struct Run {
     script: String,
     user: String,
     network: NetworkMode,
-    tmpfs: Vec<String>,
+    /// `--mount` options, as key/value pairs (`type` defaults to bind).
+    mounts: Vec<BTreeMap<String, String>>,
 }
 
 /// The RUN steps of a case, or None when it uses anything else.
@@ -80,13 +81,22 @@ fn parse_case(dockerfile: &str) -> Option<Vec<Run>> {
         }
         let mut rest = line.strip_prefix("RUN ")?.trim().to_string();
         let mut network = NetworkMode::Default;
-        let mut tmpfs = Vec::new();
+        let mut mounts = Vec::new();
         while let Some(flag) = rest.strip_prefix("--") {
             let (flag, after) = flag.split_once(' ')?;
             match flag {
                 "network=none" => network = NetworkMode::None,
-                f if f.starts_with("mount=type=tmpfs,target=") => {
-                    tmpfs.push(f.trim_start_matches("mount=type=tmpfs,target=").to_string())
+                f if f.starts_with("mount=") => {
+                    let mut kv = BTreeMap::new();
+                    for part in f["mount=".len()..].split(',') {
+                        let (k, v) = part.split_once('=').unwrap_or((part, "true"));
+                        kv.insert(k.to_string(), v.to_string());
+                    }
+                    kv.entry("type".into()).or_insert_with(|| "bind".into());
+                    if kv.contains_key("from") {
+                        return None;
+                    }
+                    mounts.push(kv);
                 }
                 _ => return None,
             }
@@ -99,10 +109,101 @@ fn parse_case(dockerfile: &str) -> Option<Vec<Run>> {
             script: rest,
             user: user.clone(),
             network,
-            tmpfs,
+            mounts,
         });
     }
     Some(runs)
+}
+
+fn num(kv: &BTreeMap<String, String>, key: &str, default: u32, radix: u32) -> u32 {
+    kv.get(key)
+        .and_then(|v| u32::from_str_radix(v, radix).ok())
+        .unwrap_or(default)
+}
+
+/// What the build executor does for `--mount`: cache dirs kept per id for the case,
+/// secrets from `--secret`, a throw-away copy of the context for `rw` binds.
+fn mount_specs(
+    raw: &[BTreeMap<String, String>],
+    context: &Path,
+    work: &Path,
+    secrets: &BTreeMap<String, PathBuf>,
+) -> Result<Vec<MountSpec>, String> {
+    let mut out = Vec::new();
+    for (i, kv) in raw.iter().enumerate() {
+        let target = kv.get("target").or_else(|| kv.get("dst")).cloned();
+        match kv["type"].as_str() {
+            "tmpfs" => out.push(MountSpec::Tmpfs {
+                target: target.ok_or("tmpfs without target")?,
+                size: None,
+            }),
+            "cache" => {
+                let id = kv.get("id").cloned().or(target.clone()).unwrap_or_default();
+                let source = work
+                    .parent()
+                    .ok_or("work dir")?
+                    .join("caches")
+                    .join(id.replace('/', "_"));
+                if !source.exists() {
+                    std::fs::create_dir_all(&source).map_err(|e| e.to_string())?;
+                    rustix::fs::chown(
+                        &source,
+                        Some(rustix::fs::Uid::from_raw(num(kv, "uid", 0, 10))),
+                        Some(rustix::fs::Gid::from_raw(num(kv, "gid", 0, 10))),
+                    )
+                    .map_err(|e| e.to_string())?;
+                    rustix::fs::chmod(
+                        &source,
+                        rustix::fs::Mode::from_raw_mode(num(kv, "mode", 0o755, 8)),
+                    )
+                    .map_err(|e| e.to_string())?;
+                }
+                out.push(MountSpec::Cache {
+                    source,
+                    target: target.ok_or("cache without target")?,
+                    readonly: kv.contains_key("ro") || kv.contains_key("readonly"),
+                });
+            }
+            "secret" => {
+                let id = kv.get("id").cloned().unwrap_or_default();
+                let Some(source) = secrets.get(&id) else {
+                    continue; // not required and not provided: no mount
+                };
+                out.push(MountSpec::Secret {
+                    source: source.clone(),
+                    target: target.unwrap_or_else(|| format!("/run/secrets/{id}")),
+                    mode: num(kv, "mode", 0o400, 8),
+                    uid: num(kv, "uid", 0, 10),
+                    gid: num(kv, "gid", 0, 10),
+                });
+            }
+            "bind" => {
+                let sub = kv.get("source").map(String::as_str).unwrap_or(".");
+                let mut source = context.join(sub);
+                if kv.contains_key("rw") || kv.contains_key("readwrite") {
+                    let copy = work.join(format!("bind{i}"));
+                    std::fs::create_dir_all(work).map_err(|e| e.to_string())?;
+                    let st = std::process::Command::new("cp")
+                        .arg("-a")
+                        .arg(&source)
+                        .arg(&copy)
+                        .status()
+                        .map_err(|e| e.to_string())?;
+                    if !st.success() {
+                        return Err("cp -a failed".into());
+                    }
+                    source = copy;
+                }
+                out.push(MountSpec::Bind {
+                    source,
+                    target: target.ok_or("bind without target")?,
+                    readonly: !(kv.contains_key("rw") || kv.contains_key("readwrite")),
+                });
+            }
+            other => return Err(format!("mount type {other}")),
+        }
+    }
+    Ok(out)
 }
 
 fn esc(s: &str) -> String {
@@ -164,13 +265,25 @@ fn check_case(name: &str, dir: &Path, work: &Path) -> Result<Vec<String>, String
         return Err("not a RUN-only case".into());
     };
     let cmd = std::fs::read_to_string(dir.join("cmd")).unwrap_or_default();
-    let arch = if cmd.contains("linux/arm64") {
-        "arm64"
-    } else if cmd.trim().is_empty() {
-        "amd64"
-    } else {
-        return Err("flags".into());
-    };
+    let mut arch = "amd64";
+    let mut secrets: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    let mut i = 0;
+    while i < words.len() {
+        match (words[i], words.get(i + 1)) {
+            ("--platform", Some(&"linux/arm64")) => arch = "arm64",
+            ("--secret", Some(v)) => {
+                let kv: BTreeMap<&str, &str> =
+                    v.split(',').filter_map(|p| p.split_once('=')).collect();
+                let (Some(id), Some(src)) = (kv.get("id"), kv.get("src")) else {
+                    return Err("secret flag".into());
+                };
+                secrets.insert(id.to_string(), dir.join(src));
+            }
+            _ => return Err("flags".into()),
+        }
+        i += 2;
+    }
     if run::qemu::can_run(arch).is_err() {
         return Err(format!("cannot run {arch} here"));
     }
@@ -216,14 +329,7 @@ fn check_case(name: &str, dir: &Path, work: &Path) -> Result<Vec<String>, String
             additional_gids: user.additional_gids.clone(),
             hostname: "buildkitsandbox".into(),
             network: r.network,
-            mounts: r
-                .tmpfs
-                .iter()
-                .map(|t| MountSpec::Tmpfs {
-                    target: t.clone(),
-                    size: None,
-                })
-                .collect(),
+            mounts: mount_specs(&r.mounts, dir, &case_dir.join(format!("m{i}")), &secrets)?,
             platform_arch: arch.into(),
             extra_hosts: vec![],
         };
@@ -242,7 +348,11 @@ fn check_case(name: &str, dir: &Path, work: &Path) -> Result<Vec<String>, String
             ));
             return Ok(problems);
         }
-        let targets: Vec<String> = r.tmpfs.clone();
+        let targets: Vec<String> = spec
+            .mounts
+            .iter()
+            .filter_map(|m| m.target().map(str::to_string))
+            .collect();
         let layer = diff_upper(&outcome.upper, &view, &targets).map_err(|e| e.to_string())?;
         let mut got: Vec<String> = layer.entries.iter().map(tar_path).collect();
         got.sort();
