@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 
 pub use diff::diff_upper;
 pub use init::sandbox_init_main;
-pub use sandbox::{check_available, run_with_helper};
+pub use sandbox::{cancel_all, check_available, run_with_helper};
 
 /// The hidden subcommand the helper binary is started with.
 pub const HELPER_SUBCOMMAND: &str = "__sandbox-init";

@@ -157,6 +157,35 @@ fn prepare_scratch(scratch: &Path, spec: &RunSpec) -> Result<ScratchLayout, RunE
     Ok(layout)
 }
 
+/// Pids of the helpers running now (for [`cancel_all`]).
+static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills every sandbox this process is running (SIGKILL to each helper; its init and
+/// every process of the sandbox die with it). For a caller that handles Ctrl-C/SIGTERM
+/// itself instead of exiting: the pending [`run_with_helper`] calls then return with the
+/// status 137. When kiln simply exits, the sandboxes die anyway (parent-death signal).
+pub fn cancel_all() {
+    let pids = RUNNING.lock().map(|p| p.clone()).unwrap_or_default();
+    for pid in pids {
+        if let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+fn track(pid: u32, running: bool) {
+    if let Ok(mut p) = RUNNING.lock() {
+        if running {
+            p.push(pid);
+        } else {
+            p.retain(|x| *x != pid);
+        }
+    }
+}
+
 /// Whether this process can run the sandbox at all: root (rootless RUN with user
 /// namespaces is not implemented yet) and overlayfs. The namespaces themselves are only
 /// known to work once a RUN tried ([`RunError::Unsupported`] then).
@@ -243,11 +272,13 @@ pub fn run_with_helper(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(helper_err)?;
+    track(child.id(), true);
     let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         let _ = child.kill();
         let _ = child.wait();
+        track(child.id(), false);
         return Err(helper_err(std::io::Error::other("missing pipes")));
     };
     // The request is small (well under a pipe buffer), but write it from a thread anyway
@@ -274,7 +305,9 @@ pub fn run_with_helper(
     if read_result.is_err() {
         let _ = child.kill();
     }
-    let status = child.wait().map_err(helper_err)?;
+    let status = child.wait();
+    track(child.id(), false);
+    let status = status.map_err(helper_err)?;
     let _ = writer.join();
     let err_text = errors.join().unwrap_or_default();
     read_result.map_err(helper_err)?;
