@@ -523,3 +523,34 @@ fn scratch_base_without_layers() {
     assert_eq!(ran.outcome.exit_code, 0, "{}", ran.output);
     assert_eq!(paths(&diff(&ran, &[], &s)), ["/made"]);
 }
+
+#[test]
+fn ssh_socket_with_mode_and_owner() {
+    need_sandbox!();
+    let base = base_layer("amd64");
+    let lower = vec![base.path()];
+    let host = tempfile::tempdir().expect("tempdir");
+    let agent = host.path().join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&agent).expect("bind");
+    let mut s = spec("stat -c '%a %u %g %F' /run/buildkit/ssh_agent.0; echo $SSH_AUTH_SOCK");
+    s.uid = 1000;
+    s.gid = 1000;
+    s.env.push("SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0".into());
+    s.mounts = vec![MountSpec::Ssh {
+        socket: agent.clone(),
+        target: "/run/buildkit/ssh_agent.0".into(),
+        mode: 0o600,
+        uid: 1000,
+        gid: 1000,
+    }];
+    let ran = run_in(&lower, &s);
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.output);
+    assert_eq!(
+        ran.output,
+        "600 1000 1000 socket\n/run/buildkit/ssh_agent.0\n"
+    );
+    assert!(paths(&diff(&ran, &lower, &s)).is_empty());
+    // The agent's own socket is untouched.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&agent).expect("meta").uid(), 0);
+}

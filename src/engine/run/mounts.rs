@@ -9,6 +9,7 @@
 use std::ffi::CString;
 use std::io;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 
 use rustix::fs::{Gid, Mode, Uid};
@@ -40,6 +41,20 @@ pub(crate) struct Prepared {
     pub mounted: Vec<PathBuf>,
     /// Paths that did not exist before the run, deepest first per target.
     pub stubs: Vec<PathBuf>,
+    /// SSH agent proxies: the socket the RUN sees (mode/owner as asked) and the agent's.
+    pub ssh: Vec<(UnixListener, PathBuf)>,
+}
+
+/// A listening socket `dir/name` (bound from inside `dir`: socket paths are short).
+fn ssh_listener(dir: &Path, name: &str, mode: u32, uid: u32, gid: u32) -> io::Result<UnixListener> {
+    rustix::process::chdir(dir)?;
+    let l = UnixListener::bind(name);
+    rustix::process::chdir("/")?;
+    let l = l?;
+    let path = dir.join(name);
+    rustix::fs::chown(&path, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
+    rustix::fs::chmod(&path, Mode::from_raw_mode(mode & 0o7777))?;
+    Ok(l)
 }
 
 fn cstr(s: &str) -> io::Result<CString> {
@@ -234,10 +249,13 @@ fn setup_user_mounts(
     layout: &ScratchLayout,
     merged: &Path,
     mounted: &mut Vec<PathBuf>,
+    ssh: &mut Vec<(UnixListener, PathBuf)>,
 ) -> StepResult<()> {
     let mut mounts: Vec<&MountSpec> = req.spec.mounts.iter().collect();
     mounts.sort_by_key(|m| m.target().map_or(0, |t| t.split('/').count()));
-    let needs_secret_fs = mounts.iter().any(|m| matches!(m, MountSpec::Secret { .. }));
+    let needs_secret_fs = mounts
+        .iter()
+        .any(|m| matches!(m, MountSpec::Secret { .. } | MountSpec::Ssh { .. }));
     if needs_secret_fs {
         step(
             || "mounting the secrets tmpfs".into(),
@@ -310,10 +328,25 @@ fn setup_user_mounts(
                 step(what, bind(&copy, &point, true))?;
                 mounted.push(point);
             }
-            MountSpec::Ssh { socket, .. } => {
+            MountSpec::Ssh {
+                socket,
+                mode,
+                uid,
+                gid,
+                ..
+            } => {
+                // A socket of our own with the mode and owner asked for, proxied to the
+                // agent by init (chmod on a bind of the agent's socket would change it on
+                // the host).
+                let name = format!("ssh-{i}");
+                let listener = step(
+                    || format!("creating the SSH agent socket for {target}"),
+                    ssh_listener(&layout.secrets, &name, *mode, *uid, *gid),
+                )?;
                 let point = step(what, file_mountpoint(merged, target))?;
-                step(what, bind(socket, &point, false))?;
+                step(what, bind(&layout.secrets.join(&name), &point, false))?;
                 mounted.push(point);
+                ssh.push((listener, socket.clone()));
             }
             MountSpec::SecretEnv { .. } => {}
         }
@@ -367,11 +400,13 @@ pub(crate) fn prepare(req: &HelperRequest, layout: &ScratchLayout) -> StepResult
         step(|| format!("mounting {path}"), bind(src, &point, false))?;
         mounted.push(point);
     }
-    setup_user_mounts(req, layout, &merged, &mut mounted)?;
+    let mut ssh = Vec::new();
+    setup_user_mounts(req, layout, &merged, &mut mounted, &mut ssh)?;
     Ok(Prepared {
         merged,
         mounted,
         stubs,
+        ssh,
     })
 }
 
