@@ -12,7 +12,7 @@
 //!   dir, never the root;
 //! * entries sharing an inode: the first recorded one carries the content, later ones are
 //!   hard links to it (a link to a lower file thus becomes a full copy);
-//! * sockets are left out.
+//! * sockets are left out; of the xattrs only `security.capability` is kept.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
@@ -98,7 +98,7 @@ impl Differ<'_> {
             if meta.file_type().is_socket() || self.ignored.contains(&path) {
                 continue;
             }
-            let entry = entry_from_disk(&real, &path, &meta).map_err(diff_err(&path))?;
+            let entry = layer_entry(&real, &path, &meta)?;
             let lower = self.lookup_lower(&path)?;
             let changed = match &lower {
                 None => true,
@@ -162,10 +162,7 @@ impl Differ<'_> {
                         reason: "a parent in the upper dir is not a directory".into(),
                     });
                 }
-                parents.insert(
-                    p.clone(),
-                    entry_from_disk(&real, &p, &meta).map_err(diff_err(&p))?,
-                );
+                parents.insert(p.clone(), layer_entry(&real, &p, &meta)?);
                 have.insert(p.clone());
                 p = parent(&p).to_string();
             }
@@ -185,6 +182,14 @@ impl Differ<'_> {
         spec.sort();
         Ok(spec)
     }
+}
+
+/// An upper dir entry as it goes into the layer: like containerd's change writer, only
+/// the `security.capability` xattr is kept.
+fn layer_entry(real: &Path, path: &str, meta: &std::fs::Metadata) -> Result<Entry, RunError> {
+    let mut e = entry_from_disk(real, path, meta).map_err(diff_err(path))?;
+    e.xattrs.retain(|k, _| k == CAPABILITY);
+    Ok(e)
 }
 
 /// BuildKit's `sameDirent`: is the upper entry unchanged from the lower one?
