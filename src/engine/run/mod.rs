@@ -6,7 +6,7 @@
 //! [`NetworkMode::None`]), mounts an overlay of the layers with a fresh upper dir in the
 //! caller's scratch dir, sets up `/dev`, `/proc`, `/sys`, `/etc/hosts`, `/etc/resolv.conf`
 //! and the RUN mounts, and runs the command as PID 1's child in the new pid namespace.
-//! [`diff_upper`] turns the upper dir into a [`LayerSpec`] the way BuildKit's overlay differ
+//! [`diff_upper`] turns the upper dir into a [`LayerSpec`](crate::engine::fs::LayerSpec) the way BuildKit's overlay differ
 //! does. [`qemu`] checks binfmt_misc for foreign platforms.
 //!
 //! Wiring (the build executor):
