@@ -133,7 +133,23 @@ fn validate(spec: &RunSpec) -> Result<(), RunError> {
     Ok(())
 }
 
+/// `OVERLAYFS_SUPER_MAGIC`: an overlay upper dir cannot live on overlayfs.
+const OVERLAYFS_MAGIC: i64 = 0x794c_7630;
+
 fn prepare_scratch(scratch: &Path, spec: &RunSpec) -> Result<ScratchLayout, RunError> {
+    if let Ok(st) = rustix::fs::statfs(scratch) {
+        // `f_type`'s integer type differs between architectures.
+        #[allow(clippy::unnecessary_cast)]
+        let on_overlay = st.f_type as i64 == OVERLAYFS_MAGIC;
+        if on_overlay {
+            return Err(RunError::Unsupported(format!(
+                "the scratch dir {} is on overlayfs (a container's root filesystem?), which \
+                 cannot hold an overlay upper dir; put kiln's state on another filesystem \
+                 (e.g. a volume or tmpfs via KILN_HOME)",
+                scratch.display()
+            )));
+        }
+    }
     let layout = ScratchLayout::new(scratch);
     let io = |step: &str, e: std::io::Error| RunError::Setup {
         step: format!("{step} in {}", scratch.display()),
