@@ -27,7 +27,11 @@ fn tree(tar_path: &Path) -> Result<BTreeMap<String, String>, String> {
     let mut hardlinks = Vec::new();
     for e in ar.entries().map_err(|e| e.to_string())? {
         let mut e = e.map_err(|e| e.to_string())?;
-        let raw = e.path().map_err(|e| e.to_string())?.to_string_lossy().into_owned();
+        let raw = e
+            .path()
+            .map_err(|e| e.to_string())?
+            .to_string_lossy()
+            .into_owned();
         let path = format!("/{}", raw.trim_start_matches("./").trim_end_matches('/'));
         if path == "/" {
             continue;
@@ -39,23 +43,40 @@ fn tree(tar_path: &Path) -> Result<BTreeMap<String, String>, String> {
         let desc = if kind.is_dir() {
             format!("d {mode:04o} {uid} {gid}")
         } else if kind.is_symlink() {
-            let t = e.link_name().ok().flatten().map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+            let t = e
+                .link_name()
+                .ok()
+                .flatten()
+                .map(|l| l.to_string_lossy().into_owned())
+                .unwrap_or_default();
             format!("l {uid} {gid} {t}")
         } else if kind.is_hard_link() {
-            let t = e.link_name().ok().flatten().map(|l| l.to_string_lossy().into_owned()).unwrap_or_default();
+            let t = e
+                .link_name()
+                .ok()
+                .flatten()
+                .map(|l| l.to_string_lossy().into_owned())
+                .unwrap_or_default();
             hardlinks.push((path.clone(), format!("/{}", t.trim_start_matches("./"))));
             continue;
         } else if kind.is_file() {
             let mut buf = Vec::new();
             e.read_to_end(&mut buf).map_err(|e| e.to_string())?;
-            format!("f {mode:04o} {uid} {gid} {} {:x}", buf.len(), sha2::Sha256::digest(&buf))
+            format!(
+                "f {mode:04o} {uid} {gid} {} {:x}",
+                buf.len(),
+                sha2::Sha256::digest(&buf)
+            )
         } else {
             format!("{:?} {mode:04o} {uid} {gid}", kind)
         };
         out.insert(path, desc);
     }
     for (p, t) in hardlinks {
-        let d = out.get(&t).cloned().unwrap_or_else(|| format!("hardlink to missing {t}"));
+        let d = out
+            .get(&t)
+            .cloned()
+            .unwrap_or_else(|| format!("hardlink to missing {t}"));
         out.insert(p, d);
     }
     Ok(out)
@@ -84,8 +105,20 @@ fn words(cmd: &str) -> Vec<String> {
 }
 
 fn stage(case: &Path, to: &Path) {
-    let skip = ["cmd", "expected", "expected.exit", "expected.stderr", "meta.json", "forbidden"];
-    let st = Command::new("cp").arg("-a").arg(format!("{}/.", case.display())).arg(to).status().unwrap();
+    let skip = [
+        "cmd",
+        "expected",
+        "expected.exit",
+        "expected.stderr",
+        "meta.json",
+        "forbidden",
+    ];
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", case.display()))
+        .arg(to)
+        .status()
+        .unwrap();
     assert!(st.success());
     for s in skip {
         let p = to.join(s);
@@ -98,7 +131,8 @@ fn stage(case: &Path, to: &Path) {
 #[test]
 fn kiln_and_docker_buildkit_build_the_same_trees() {
     let env = TestEnv::get();
-    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/dockerfile/cases");
+    let corpus =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/dockerfile/cases");
     assert!(corpus.exists(), "corpus missing at {}", corpus.display());
     let home = tempfile::tempdir().unwrap();
     let mut compared = 0;
@@ -109,14 +143,26 @@ fn kiln_and_docker_buildkit_build_the_same_trees() {
     // ... and kiln's own rule: an unknown `--chown` name is an error (the test base image has
     // no `users` group; BuildKit silently uses 0).
     let newer_buildkit_only = ["add_tar_chown", "copy_chmod_symbolic", "copy_chown_names"];
-    let mut cases: Vec<PathBuf> = std::fs::read_dir(&corpus).unwrap().flatten().map(|e| e.path()).collect();
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(&corpus)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
     cases.sort();
     for case in cases {
         let name = case.file_name().unwrap().to_string_lossy().into_owned();
         let exit = std::fs::read_to_string(case.join("expected.exit")).unwrap_or_default();
         let cmd = std::fs::read_to_string(case.join("cmd")).unwrap_or_default();
         let args = words(&cmd);
-        if exit.trim() != "0" || args.iter().any(|a| a.contains("build-context") || a.contains(',')) && args.iter().any(|a| a.starts_with("linux/") && a.contains(',')) || args.iter().any(|a| a == "--build-context") {
+        if exit.trim() != "0"
+            || args
+                .iter()
+                .any(|a| a.contains("build-context") || a.contains(','))
+                && args
+                    .iter()
+                    .any(|a| a.starts_with("linux/") && a.contains(','))
+            || args.iter().any(|a| a == "--build-context")
+        {
             skipped.push(name);
             continue;
         }
@@ -138,7 +184,13 @@ fn kiln_and_docker_buildkit_build_the_same_trees() {
             .output()
             .unwrap();
         if !d.status.success() {
-            skipped.push(format!("{name} (docker: {})", String::from_utf8_lossy(&d.stderr).lines().last().unwrap_or("")));
+            skipped.push(format!(
+                "{name} (docker: {})",
+                String::from_utf8_lossy(&d.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            ));
             continue;
         }
         let kiln_tar = work.path().join("kiln.tar");
@@ -154,7 +206,10 @@ fn kiln_and_docker_buildkit_build_the_same_trees() {
             .unwrap();
         compared += 1;
         if !k.status.success() {
-            let entry = format!("{name}: kiln failed: {}", String::from_utf8_lossy(&k.stderr));
+            let entry = format!(
+                "{name}: kiln failed: {}",
+                String::from_utf8_lossy(&k.stderr)
+            );
             if newer_buildkit_only.contains(&name.as_str()) {
                 run_differences.push(entry);
             } else {
@@ -165,7 +220,11 @@ fn kiln_and_docker_buildkit_build_the_same_trees() {
         let (dt, kt) = match (tree(&docker_tar), tree(&kiln_tar)) {
             (Ok(a), Ok(b)) => (a, b),
             (a, b) => {
-                mismatches.push(format!("{name}: unreadable tar: {:?} {:?}", a.err(), b.err()));
+                mismatches.push(format!(
+                    "{name}: unreadable tar: {:?} {:?}",
+                    a.err(),
+                    b.err()
+                ));
                 continue;
             }
         };
@@ -202,6 +261,13 @@ fn kiln_and_docker_buildkit_build_the_same_trees() {
     for d in &run_differences {
         println!("(version skew, reported only) {d}");
     }
-    assert!(compared >= 60, "too few cases compared ({compared}); skipped: {skipped:?}");
-    assert!(mismatches.is_empty(), "kiln and BuildKit differ:\n{}", mismatches.join("\n"));
+    assert!(
+        compared >= 60,
+        "too few cases compared ({compared}); skipped: {skipped:?}"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "kiln and BuildKit differ:\n{}",
+        mismatches.join("\n")
+    );
 }

@@ -5,7 +5,6 @@
 //! the machine truly does not offer them (CI must have them).
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use kiln::engine::fs::{Entry, EntryKind, LayerSpec};
@@ -33,14 +32,19 @@ fn blob(digest: &str) -> PathBuf {
         .join(digest.trim_start_matches("sha256:"))
 }
 
-/// The base image's layer for `arch`, extracted once per test process.
-fn base_layer(arch: &'static str) -> PathBuf {
-    static DIRS: OnceLock<std::sync::Mutex<Vec<(String, PathBuf)>>> = OnceLock::new();
-    let dirs = DIRS.get_or_init(Default::default);
-    let mut dirs = dirs.lock().expect("lock");
-    if let Some((_, p)) = dirs.iter().find(|(a, _)| a == arch) {
-        return p.clone();
+/// The base image's layer for `arch`, extracted into a temp dir that lives as long as
+/// the returned guard.
+struct Base {
+    dir: tempfile::TempDir,
+}
+
+impl Base {
+    fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
     }
+}
+
+fn base_layer(arch: &'static str) -> Base {
     let index = read_json(&base_dir().join("index.json"));
     let inner = read_json(&blob(
         index["manifests"][0]["digest"].as_str().expect("digest"),
@@ -53,19 +57,17 @@ fn base_layer(arch: &'static str) -> PathBuf {
         .expect("platform in the base image");
     let manifest = read_json(&blob(manifest["digest"].as_str().expect("digest")));
     let layer = &manifest["layers"][0];
-    let dest = tempfile::Builder::new()
+    let dir = tempfile::Builder::new()
         .prefix("kiln-run-base-")
         .tempdir()
-        .expect("tempdir")
-        .keep();
+        .expect("tempdir");
     kiln::engine::layer::extract_layer(
         &blob(layer["digest"].as_str().expect("digest")),
         layer["mediaType"].as_str().expect("media type"),
-        &dest,
+        dir.path(),
     )
     .expect("extract the base layer");
-    dirs.push((arch.to_string(), dest.clone()));
-    dest
+    Base { dir }
 }
 
 /// Why the sandbox cannot run here, if it cannot.
@@ -160,7 +162,8 @@ fn entry<'a>(layer: &'a LayerSpec, path: &str) -> &'a Entry {
 #[test]
 fn basic_run_output_and_diff() {
     need_sandbox!();
-    let lower = vec![base_layer("amd64")];
+    let base = base_layer("amd64");
+    let lower = vec![base.path()];
     let s = spec(
         "echo hi > /x; rm /etc/group; mkdir -p /a/b; id; hostname; cat /etc/hosts; \
          ls /dev | grep -v otel | sort | tr '\\n' ' '; echo; umask; echo $HOME; pwd",
@@ -186,7 +189,8 @@ fn basic_run_output_and_diff() {
 #[test]
 fn stubs_and_mount_points_leave_no_trace() {
     need_sandbox!();
-    let lower = vec![base_layer("amd64")];
+    let base = base_layer("amd64");
+    let lower = vec![base.path()];
     let s = spec("ls -a /etc | sort | tr '\\n' ' '; test -f /etc/resolv.conf");
     let ran = run_in(&lower, &s);
     assert_eq!(ran.outcome.exit_code, 0, "{}", ran.output);
@@ -205,7 +209,8 @@ fn stubs_and_mount_points_leave_no_trace() {
 #[test]
 fn exit_codes_are_outcomes() {
     need_sandbox!();
-    let lower = vec![base_layer("amd64")];
+    let base = base_layer("amd64");
+    let lower = vec![base.path()];
     let ran = run_in(&lower, &spec("echo out; echo err >&2; exit 3"));
     assert_eq!(ran.outcome.exit_code, 3);
     assert_eq!(ran.output, "out\nerr\n");
@@ -225,7 +230,8 @@ fn exit_codes_are_outcomes() {
 #[test]
 fn user_switch_and_workdir() {
     need_sandbox!();
-    let lower = vec![base_layer("amd64")];
+    let base = base_layer("amd64");
+    let lower = vec![base.path()];
     let mut s = spec("id; touch /tmp/mine; pwd; echo $HOME");
     s.uid = 1000;
     s.gid = 1000;
@@ -254,7 +260,8 @@ fn user_switch_and_workdir() {
 #[test]
 fn network_none_has_only_loopback() {
     need_sandbox!();
-    let lower = vec![base_layer("amd64")];
+    let base = base_layer("amd64");
+    let lower = vec![base.path()];
     let mut s = spec("wc -l < /proc/net/dev; ls /sys/class/net; cat /sys/class/net/lo/operstate");
     s.network = NetworkMode::None;
     let ran = run_in(&lower, &s);
@@ -265,7 +272,8 @@ fn network_none_has_only_loopback() {
 #[test]
 fn bind_cache_tmpfs_and_secret_mounts() {
     need_sandbox!();
-    let lower = vec![base_layer("amd64")];
+    let base = base_layer("amd64");
+    let lower = vec![base.path()];
     let host = tempfile::tempdir().expect("tempdir");
     let src = host.path().join("src");
     std::fs::create_dir(&src).expect("mkdir");
@@ -348,7 +356,8 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn no_orphans_survive() {
     need_sandbox!();
-    let lower = vec![base_layer("amd64")];
+    let base = base_layer("amd64");
+    let lower = vec![base.path()];
     let started = Instant::now();
     let ran = run_in(
         &lower,
@@ -373,7 +382,8 @@ fn no_orphans_survive() {
 #[test]
 fn whiteouts_opaque_dirs_and_hardlinks() {
     need_sandbox!();
-    let lower = vec![base_layer("amd64")];
+    let base = base_layer("amd64");
+    let lower = vec![base.path()];
     let s = spec(
         "rm -rf /home/app && mkdir /home/app && echo n > /home/app/new; \
          echo x > /h1 && ln /h1 /h2; ln /bin/busybox /bb; chmod 0600 /etc/os-release; \
@@ -418,7 +428,8 @@ fn planted_symlinks_stay_inside() {
         evil.path().join("mnt"),
     )
     .expect("symlink");
-    let lower = vec![evil.path().to_path_buf(), base_layer("amd64")];
+    let base = base_layer("amd64");
+    let lower = vec![evil.path().to_path_buf(), base.path()];
     let mut s = spec("cat /etc/hosts > /dev/null; echo x > /mnt/sub/file; echo ok");
     s.mounts = vec![MountSpec::Tmpfs {
         target: "/mnt/sub".into(),
@@ -448,7 +459,8 @@ fn arm64_under_qemu() {
         eprintln!("SKIP: no /proc/sys/fs/binfmt_misc/qemu-aarch64 (run `kiln setup qemu`)");
         return;
     }
-    let lower = vec![base_layer("arm64")];
+    let base = base_layer("arm64");
+    let lower = vec![base.path()];
     let mut s = spec("uname -m; id -u");
     s.platform_arch = "arm64".into();
     let ran = run_in(&lower, &s);
@@ -465,4 +477,80 @@ fn missing_emulator_fails_before_starting() {
     let err = run_with_helper(Path::new(HELPER), &[], &s, scratch.path(), &mut |_| {})
         .expect_err("must fail");
     assert!(err.to_string().contains("kiln setup qemu"), "{err}");
+}
+
+#[test]
+fn heredoc_script_bound_under_dev_pipes() {
+    need_sandbox!();
+    let base = base_layer("amd64");
+    let lower = vec![base.path()];
+    let host = tempfile::tempdir().expect("tempdir");
+    let script = host.path().join("EOF");
+    std::fs::write(&script, "#!/bin/sh\necho from-heredoc > /hd\necho \"$0\"\n").expect("write");
+    rustix::fs::chmod(&script, rustix::fs::Mode::from_raw_mode(0o755)).expect("chmod");
+    let mut s = spec("");
+    s.args = vec!["/dev/pipes/EOF".into()];
+    s.mounts = vec![MountSpec::Bind {
+        source: script,
+        target: "/dev/pipes/EOF".into(),
+        readonly: true,
+    }];
+    let ran = run_in(&lower, &s);
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.output);
+    assert_eq!(ran.output, "/dev/pipes/EOF\n");
+    assert_eq!(paths(&diff(&ran, &lower, &s)), ["/hd"]);
+}
+
+#[test]
+fn scratch_base_without_layers() {
+    need_sandbox!();
+    // FROM scratch with the binaries from a bind mount: nothing of the mounts or of
+    // /dev, /proc, /sys, /etc stays in the layer.
+    let base = base_layer("amd64");
+    let mut s = spec("echo made > /made");
+    s.args = vec![
+        "/b/bin/busybox".into(),
+        "sh".into(),
+        "-c".into(),
+        "/b/bin/busybox echo made > /made".into(),
+    ];
+    s.mounts = vec![MountSpec::Bind {
+        source: base.path(),
+        target: "/b".into(),
+        readonly: true,
+    }];
+    let ran = run_in(&[], &s);
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.output);
+    assert_eq!(paths(&diff(&ran, &[], &s)), ["/made"]);
+}
+
+#[test]
+fn ssh_socket_with_mode_and_owner() {
+    need_sandbox!();
+    let base = base_layer("amd64");
+    let lower = vec![base.path()];
+    let host = tempfile::tempdir().expect("tempdir");
+    let agent = host.path().join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&agent).expect("bind");
+    let mut s = spec("stat -c '%a %u %g %F' /run/buildkit/ssh_agent.0; echo $SSH_AUTH_SOCK");
+    s.uid = 1000;
+    s.gid = 1000;
+    s.env.push("SSH_AUTH_SOCK=/run/buildkit/ssh_agent.0".into());
+    s.mounts = vec![MountSpec::Ssh {
+        socket: agent.clone(),
+        target: "/run/buildkit/ssh_agent.0".into(),
+        mode: 0o600,
+        uid: 1000,
+        gid: 1000,
+    }];
+    let ran = run_in(&lower, &s);
+    assert_eq!(ran.outcome.exit_code, 0, "{}", ran.output);
+    assert_eq!(
+        ran.output,
+        "600 1000 1000 socket\n/run/buildkit/ssh_agent.0\n"
+    );
+    assert!(paths(&diff(&ran, &lower, &s)).is_empty());
+    // The agent's own socket is untouched.
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&agent).expect("meta").uid(), 0);
 }

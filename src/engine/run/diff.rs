@@ -12,7 +12,7 @@
 //!   dir, never the root;
 //! * entries sharing an inode: the first recorded one carries the content, later ones are
 //!   hard links to it (a link to a lower file thus becomes a full copy);
-//! * sockets are left out.
+//! * sockets are left out; of the xattrs only `security.capability` is kept.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Read;
@@ -98,7 +98,7 @@ impl Differ<'_> {
             if meta.file_type().is_socket() || self.ignored.contains(&path) {
                 continue;
             }
-            let entry = entry_from_disk(&real, &path, &meta).map_err(diff_err(&path))?;
+            let entry = layer_entry(&real, &path, &meta)?;
             let lower = self.lookup_lower(&path)?;
             let changed = match &lower {
                 None => true,
@@ -162,10 +162,7 @@ impl Differ<'_> {
                         reason: "a parent in the upper dir is not a directory".into(),
                     });
                 }
-                parents.insert(
-                    p.clone(),
-                    entry_from_disk(&real, &p, &meta).map_err(diff_err(&p))?,
-                );
+                parents.insert(p.clone(), layer_entry(&real, &p, &meta)?);
                 have.insert(p.clone());
                 p = parent(&p).to_string();
             }
@@ -185,6 +182,14 @@ impl Differ<'_> {
         spec.sort();
         Ok(spec)
     }
+}
+
+/// An upper dir entry as it goes into the layer: like containerd's change writer, only
+/// the `security.capability` xattr is kept.
+fn layer_entry(real: &Path, path: &str, meta: &std::fs::Metadata) -> Result<Entry, RunError> {
+    let mut e = entry_from_disk(real, path, meta).map_err(diff_err(path))?;
+    e.xattrs.retain(|k, _| k == CAPABILITY);
+    Ok(e)
 }
 
 /// BuildKit's `sameDirent`: is the upper entry unchanged from the lower one?
@@ -347,4 +352,137 @@ pub fn diff_upper(
     };
     d.walk("/", false)?;
     d.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::layered_fs::LayeredFs;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn set_times(p: &Path, sec: i64, nsec: i64) {
+        let ts = rustix::fs::Timespec {
+            tv_sec: sec,
+            tv_nsec: nsec as _,
+        };
+        let times = rustix::fs::Timestamps {
+            last_access: ts,
+            last_modification: ts,
+        };
+        rustix::fs::utimensat(
+            rustix::fs::CWD,
+            p,
+            &times,
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )
+        .expect("utimensat");
+    }
+
+    fn whiteout(p: &Path) -> bool {
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            p,
+            rustix::fs::FileType::CharacterDevice,
+            rustix::fs::Mode::empty(),
+            0,
+        )
+        .is_ok()
+    }
+
+    fn names(l: &LayerSpec) -> Vec<String> {
+        l.entries
+            .iter()
+            .map(|e| match &e.kind {
+                EntryKind::Whiteout => format!("-{}", e.path),
+                EntryKind::Hardlink(t) => format!("{}=>{t}", e.path),
+                _ => e.path.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn overlay_upper_becomes_buildkit_layer() {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("SKIP: whiteouts and trusted xattrs need root");
+            return;
+        }
+        let lower = tempfile::tempdir().expect("tempdir");
+        let upper = tempfile::tempdir().expect("tempdir");
+        let (l, u) = (lower.path(), upper.path());
+        for d in ["etc", "d/sub", "keep"] {
+            std::fs::create_dir_all(l.join(d)).expect("mkdir");
+        }
+        for f in [
+            "etc/a",
+            "etc/b",
+            "d/one",
+            "d/sub/two",
+            "keep/same",
+            "keep/touched",
+        ] {
+            std::fs::write(l.join(f), "content").expect("write");
+            set_times(&l.join(f), 1000, 0);
+        }
+        // upper: /etc/a deleted, /etc copied up unchanged; /d removed and recreated
+        // (opaque) with a new file; /keep/same copied up unchanged, /keep/touched with a new
+        // mtime; a whiteout for a path the lower never had; hard links.
+        std::fs::create_dir_all(u.join("etc")).expect("mkdir");
+        if !whiteout(&u.join("etc/a")) {
+            eprintln!("SKIP: cannot create whiteouts here");
+            return;
+        }
+        assert!(whiteout(&u.join("etc/never")));
+        std::fs::create_dir_all(u.join("d")).expect("mkdir");
+        rustix::fs::lsetxattr(
+            u.join("d"),
+            "trusted.overlay.opaque",
+            b"y",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .expect("xattr");
+        std::fs::write(u.join("d/fresh"), "new").expect("write");
+        std::fs::create_dir_all(u.join("keep")).expect("mkdir");
+        std::fs::write(u.join("keep/same"), "content").expect("write");
+        set_times(&u.join("keep/same"), 1000, 0);
+        std::fs::write(u.join("keep/touched"), "content").expect("write");
+        set_times(&u.join("keep/touched"), 1000, 5);
+        std::fs::write(u.join("h1"), "x").expect("write");
+        std::fs::hard_link(u.join("h1"), u.join("h2")).expect("link");
+        std::fs::write(u.join("caps"), "bin").expect("write");
+        rustix::fs::lsetxattr(
+            u.join("caps"),
+            "security.capability",
+            b"\x01\x00\x00\x02",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .ok();
+        std::fs::set_permissions(u.join("caps"), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let view = LayeredFs::new(vec![l.to_path_buf()]);
+        let layer = diff_upper(u, &view, &[]).expect("diff");
+        assert_eq!(
+            names(&layer),
+            [
+                "/caps",
+                "/d",
+                "/d/fresh",
+                "-/d/one",
+                "-/d/sub",
+                "/etc",
+                "-/etc/a",
+                "/h1",
+                "/h2=>/h1",
+                "/keep",
+                "/keep/touched",
+            ]
+        );
+        let caps = layer
+            .entries
+            .iter()
+            .find(|e| e.path == "/caps")
+            .expect("caps");
+        if let Some(v) = caps.xattrs.get(CAPABILITY) {
+            assert_eq!(v, b"\x01\x00\x00\x02");
+        }
+    }
 }

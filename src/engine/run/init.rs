@@ -123,7 +123,7 @@ fn init_main(req: &HelperRequest) -> i32 {
             return SETUP_FAILED;
         }
     };
-    let code = match start_and_reap(req, &prepared.merged) {
+    let code = match start_and_reap(req, &prepared) {
         Ok(c) => c,
         Err(e) => {
             report_step(&e);
@@ -179,7 +179,8 @@ fn loopback_up() -> std::io::Result<()> {
 
 /// Starts the command, reaps every process until the command has exited, then kills
 /// and reaps the rest. Gives the command's exit status.
-fn start_and_reap(req: &HelperRequest, merged: &std::path::Path) -> StepResult<i32> {
+fn start_and_reap(req: &HelperRequest, prepared: &mounts::Prepared) -> StepResult<i32> {
+    let merged = prepared.merged.as_path();
     set_up_host(req)?;
     let exec = mounts::step(|| "preparing the command".into(), ExecPlan::new(req))?;
     // SAFETY: this process is single-threaded (forked from the single-threaded helper).
@@ -201,6 +202,13 @@ fn start_and_reap(req: &HelperRequest, merged: &std::path::Path) -> StepResult<i
         // SAFETY: leaving the forked child without running the parent's exit handlers.
         unsafe { libc::_exit(code) }
     }
+    // Threads only now: the command was forked from a single-threaded process.
+    for (listener, agent) in &prepared.ssh {
+        if let Ok(l) = listener.try_clone() {
+            let agent = agent.clone();
+            std::thread::spawn(move || proxy_ssh(l, agent));
+        }
+    }
     let mut code = None;
     loop {
         match rustix::process::wait(WaitOptions::empty()) {
@@ -217,6 +225,29 @@ fn start_and_reap(req: &HelperRequest, merged: &std::path::Path) -> StepResult<i
         }
     }
     Ok(code.unwrap_or(SETUP_FAILED))
+}
+
+/// Forwards each connection to the sandbox's SSH socket to the agent's socket.
+fn proxy_ssh(listener: std::os::unix::net::UnixListener, agent: std::path::PathBuf) {
+    use std::os::unix::net::UnixStream;
+    for conn in listener.incoming() {
+        let Ok(inner) = conn else { continue };
+        let Ok(outer) = UnixStream::connect(&agent) else {
+            continue;
+        };
+        let (Ok(mut inner_r), Ok(mut outer_w)) = (inner.try_clone(), outer.try_clone()) else {
+            continue;
+        };
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut inner_r, &mut outer_w);
+            let _ = outer_w.shutdown(std::net::Shutdown::Write);
+        });
+        let (mut outer_r, mut inner_w) = (outer, inner);
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut outer_r, &mut inner_w);
+            let _ = inner_w.shutdown(std::net::Shutdown::Write);
+        });
+    }
 }
 
 /// `kill(-1, SIGKILL)`: every process of the namespace but init.
@@ -429,4 +460,32 @@ fn exec_command(exec: &ExecPlan) -> (i32, String) {
         code,
         format!("exec: {name:?}: stat {}: {err}", path.display()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
+
+    #[test]
+    fn ssh_proxy_forwards_both_ways() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let agent_path = dir.path().join("agent");
+        let agent = UnixListener::bind(&agent_path).expect("bind");
+        let front = UnixListener::bind(dir.path().join("front")).expect("bind");
+        std::thread::spawn(move || super::proxy_ssh(front, agent_path));
+        let server = std::thread::spawn(move || {
+            let (mut c, _) = agent.accept().expect("accept");
+            let mut buf = [0u8; 4];
+            c.read_exact(&mut buf).expect("read");
+            assert_eq!(&buf, b"ping");
+            c.write_all(b"pong").expect("write");
+        });
+        let mut c = UnixStream::connect(dir.path().join("front")).expect("connect");
+        c.write_all(b"ping").expect("write");
+        let mut buf = [0u8; 4];
+        c.read_exact(&mut buf).expect("read");
+        assert_eq!(&buf, b"pong");
+        server.join().expect("join");
+    }
 }

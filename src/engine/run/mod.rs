@@ -6,8 +6,24 @@
 //! [`NetworkMode::None`]), mounts an overlay of the layers with a fresh upper dir in the
 //! caller's scratch dir, sets up `/dev`, `/proc`, `/sys`, `/etc/hosts`, `/etc/resolv.conf`
 //! and the RUN mounts, and runs the command as PID 1's child in the new pid namespace.
-//! [`diff_upper`] turns the upper dir into a [`LayerSpec`] the way BuildKit's overlay differ
+//! [`diff_upper`] turns the upper dir into a [`LayerSpec`](crate::engine::fs::LayerSpec) the way BuildKit's overlay differ
 //! does. [`qemu`] checks binfmt_misc for foreign platforms.
+//!
+//! Wiring (the build executor):
+//! * call [`run`] from kiln (the helper is `/proc/self/exe`), or [`run_with_helper`] with
+//!   the path of a `kiln` binary (tests); call it on a thread that lives until it returns
+//!   (the helper dies with the thread that started it: `PR_SET_PDEATHSIG`);
+//! * `scratch` must be an empty directory on a filesystem that supports overlayfs upper
+//!   dirs (xattrs, whiteouts: not another overlay); [`run`] creates `upper/`, `work/`,
+//!   `merged/`, `empty/`, `l/`, `secrets/`, `hosts`, `resolv.conf` in it. Write the layer
+//!   from [`diff_upper`] (its files point into `upper/`) before removing `scratch`;
+//! * mounts: cache dirs are created by the caller with the `uid`/`gid`/`mode` asked for;
+//!   a `rw` bind needs a throw-away copy of its source (writes are discarded in BuildKit);
+//!   a heredoc script is a read-only [`MountSpec::Bind`] of a 0755 file at
+//!   `/dev/pipes/<name>`; optional secrets that are missing are simply left out;
+//! * [`qemu::can_run`] runs first inside [`run`], so a foreign RUN fails before anything
+//!   starts; [`cancel_all`] kills every running sandbox (for a caller that handles
+//!   Ctrl-C itself).
 //!
 //! Why a re-executed helper rather than a plain `fork`: the caller is a multi-threaded
 //! (tokio) process, where only async-signal-safe calls are allowed between `fork` and
@@ -17,6 +33,7 @@
 mod diff;
 mod init;
 mod mounts;
+mod paths;
 pub mod qemu;
 mod sandbox;
 
@@ -26,7 +43,7 @@ use serde::{Deserialize, Serialize};
 
 pub use diff::diff_upper;
 pub use init::sandbox_init_main;
-pub use sandbox::run_with_helper;
+pub use sandbox::{cancel_all, check_available, run_with_helper};
 
 /// The hidden subcommand the helper binary is started with.
 pub const HELPER_SUBCOMMAND: &str = "__sandbox-init";

@@ -133,7 +133,23 @@ fn validate(spec: &RunSpec) -> Result<(), RunError> {
     Ok(())
 }
 
+/// `OVERLAYFS_SUPER_MAGIC`: an overlay upper dir cannot live on overlayfs.
+const OVERLAYFS_MAGIC: i64 = 0x794c_7630;
+
 fn prepare_scratch(scratch: &Path, spec: &RunSpec) -> Result<ScratchLayout, RunError> {
+    if let Ok(st) = rustix::fs::statfs(scratch) {
+        // `f_type`'s integer type differs between architectures.
+        #[allow(clippy::unnecessary_cast)]
+        let on_overlay = st.f_type as i64 == OVERLAYFS_MAGIC;
+        if on_overlay {
+            return Err(RunError::Unsupported(format!(
+                "the scratch dir {} is on overlayfs (a container's root filesystem?), which \
+                 cannot hold an overlay upper dir; put kiln's state on another filesystem \
+                 (e.g. a volume or tmpfs via KILN_HOME)",
+                scratch.display()
+            )));
+        }
+    }
     let layout = ScratchLayout::new(scratch);
     let io = |step: &str, e: std::io::Error| RunError::Setup {
         step: format!("{step} in {}", scratch.display()),
@@ -155,6 +171,73 @@ fn prepare_scratch(scratch: &Path, spec: &RunSpec) -> Result<ScratchLayout, RunE
     std::fs::write(&layout.resolv, resolv_conf(&host_resolv, spec.network))
         .map_err(|e| io("writing resolv.conf", e))?;
     Ok(layout)
+}
+
+/// Pids of the helpers running now (for [`cancel_all`]).
+static RUNNING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+/// Kills every sandbox this process is running (SIGKILL to each helper; its init and
+/// every process of the sandbox die with it). For a caller that handles Ctrl-C/SIGTERM
+/// itself instead of exiting: the pending [`run_with_helper`] calls then return with the
+/// status 137. When kiln simply exits, the sandboxes die anyway (parent-death signal).
+pub fn cancel_all() {
+    let pids = RUNNING.lock().map(|p| p.clone()).unwrap_or_default();
+    for pid in pids {
+        if let Some(pid) = i32::try_from(pid)
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+        {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+fn track(pid: u32, running: bool) {
+    if let Ok(mut p) = RUNNING.lock() {
+        if running {
+            p.push(pid);
+        } else {
+            p.retain(|x| *x != pid);
+        }
+    }
+}
+
+/// Whether this process can run the sandbox at all: root (rootless RUN with user
+/// namespaces is not implemented yet) and overlayfs. The namespaces themselves are only
+/// known to work once a RUN tried ([`RunError::Unsupported`] then).
+pub fn check_available() -> Result<(), RunError> {
+    if !rustix::process::geteuid().is_root() {
+        return Err(RunError::Unsupported(
+            "RUN needs root for now (rootless RUN with user namespaces is not implemented)".into(),
+        ));
+    }
+    let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
+    if !filesystems
+        .lines()
+        .any(|l| l.trim_end().ends_with("\toverlay"))
+    {
+        return Err(RunError::Unsupported(
+            "the kernel has no overlayfs (/proc/filesystems)".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A set-up failure as an error: namespaces or mounts the machine refuses (a locked-down
+/// container) are [`RunError::Unsupported`], the rest [`RunError::Setup`].
+fn classify(step: &str, message: &str) -> RunError {
+    let refused = message.contains("Operation not permitted") || message.contains("os error 1)");
+    let no_fs = message.contains("No such device");
+    if (step.starts_with("creating namespaces") && refused)
+        || (step == "mounting overlay" && (refused || no_fs))
+        || (step == "making mounts private" && refused)
+    {
+        return RunError::Unsupported(format!("{step}: {message}"));
+    }
+    RunError::Setup {
+        step: step.to_string(),
+        message: message.to_string(),
+    }
 }
 
 /// [`super::run`] with an explicit helper executable: a `kiln` binary (tests pass
@@ -205,11 +288,13 @@ pub fn run_with_helper(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(helper_err)?;
+    track(child.id(), true);
     let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
         (child.stdin.take(), child.stdout.take(), child.stderr.take())
     else {
         let _ = child.kill();
         let _ = child.wait();
+        track(child.id(), false);
         return Err(helper_err(std::io::Error::other("missing pipes")));
     };
     // The request is small (well under a pipe buffer), but write it from a thread anyway
@@ -236,7 +321,9 @@ pub fn run_with_helper(
     if read_result.is_err() {
         let _ = child.kill();
     }
-    let status = child.wait().map_err(helper_err)?;
+    let status = child.wait();
+    track(child.id(), false);
+    let status = status.map_err(helper_err)?;
     let _ = writer.join();
     let err_text = errors.join().unwrap_or_default();
     read_result.map_err(helper_err)?;
@@ -246,10 +333,7 @@ pub fn run_with_helper(
         let (step, message) = rest
             .split_once('\t')
             .unwrap_or(("running the sandbox", rest));
-        return Err(RunError::Setup {
-            step: step.to_string(),
-            message: message.to_string(),
-        });
+        return Err(classify(step, message));
     }
     if !err_text.trim().is_empty() {
         return Err(RunError::Setup {
@@ -279,6 +363,21 @@ mod tests {
             hosts_file("buildkitsandbox", &[("db".into(), "10.0.0.2".into())]),
             "127.0.0.1\tlocalhost buildkitsandbox\n::1\tlocalhost ip6-localhost ip6-loopback\n10.0.0.2\tdb\n"
         );
+    }
+
+    #[test]
+    fn refused_namespaces_are_unsupported() {
+        assert!(matches!(
+            classify(
+                "creating namespaces (unshare)",
+                "Operation not permitted (os error 1)"
+            ),
+            RunError::Unsupported(_)
+        ));
+        assert!(matches!(
+            classify("mounting /tmp/x", "Operation not permitted (os error 1)"),
+            RunError::Setup { .. }
+        ));
     }
 
     #[test]
