@@ -452,3 +452,41 @@ fn secrets_never_reach_layers_config_cache_or_logs() {
     );
     assert!(!ctx.path().join("rootfs/run/secrets/tok").exists());
 }
+
+#[test]
+fn ssh_mount_exposes_the_agent_socket() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().unwrap();
+    let sockdir = tempfile::tempdir().unwrap();
+    let sock = sockdir.path().join("agent.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&sock).expect("socket");
+    let ctx = context(
+        "ARG BASE\nFROM ${BASE}\nRUN --mount=type=ssh test -S /run/buildkit/ssh_agent.0 && echo $SSH_AUTH_SOCK > /sock\n",
+        &[],
+    );
+    let (ok, _, err) = run(kiln(home.path())
+        .current_dir(ctx.path())
+        .env("SSH_AUTH_SOCK", &sock)
+        .args(["build", "--ssh", "default", "--build-arg"])
+        .arg(format!("BASE={}", env.base_image))
+        .args(["-o", "type=local,dest=out", "."]));
+    assert!(ok, "{err}");
+    assert_eq!(
+        std::fs::read_to_string(ctx.path().join("out/sock"))
+            .unwrap()
+            .trim(),
+        "/run/buildkit/ssh_agent.0"
+    );
+    let required = context(
+        "ARG BASE\nFROM ${BASE}\nRUN --mount=type=ssh,required=true true\n",
+        &[],
+    );
+    let (ok, _, err) = run(kiln(home.path())
+        .current_dir(required.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .args(["build", "--build-arg"])
+        .arg(format!("BASE={}", env.base_image))
+        .args(["-o", "type=local,dest=out2", "."]));
+    assert!(!ok, "a required ssh mount without an agent fails");
+    assert!(err.contains("SSH agent"), "{err}");
+}

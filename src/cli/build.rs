@@ -221,6 +221,11 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
         );
     }
     let opts = BuildOptions {
+        ssh: args
+            .ssh
+            .iter()
+            .map(|s| crate::bake::entries::Ssh::parse(s))
+            .collect(),
         secrets,
         allow: args.allow.clone(),
         context,

@@ -143,6 +143,7 @@ fn options_for(
         })
         .unwrap_or_default();
     Ok(BuildOptions {
+        ssh: t.ssh.clone().unwrap_or_default(),
         secrets: t.secret.clone().unwrap_or_default(),
         allow: t.entitlements.clone().unwrap_or_default(),
         context,

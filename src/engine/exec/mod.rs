@@ -51,6 +51,8 @@ pub struct BuildOptions {
     pub secrets: Vec<crate::bake::entries::Secret>,
     /// Entitlements granted with `--allow` (e.g. `security.insecure`).
     pub allow: Vec<String>,
+    /// SSH agent sockets for `RUN --mount=type=ssh` (`--ssh default|id=socket`).
+    pub ssh: Vec<crate::bake::entries::Ssh>,
 }
 
 /// A stage's result so far: its layers (bottom first) and the cache key of its last step.

@@ -89,6 +89,14 @@ impl Run<'_> {
                 mounts.push(spec);
             }
         }
+        // BuildKit points SSH_AUTH_SOCK at the first ssh mount.
+        if let Some(MountSpec::Ssh { target, .. }) =
+            mounts.iter().find(|m| matches!(m, MountSpec::Ssh { .. }))
+        {
+            if !env.iter().any(|e| e.starts_with("SSH_AUTH_SOCK=")) {
+                env.push(format!("SSH_AUTH_SOCK={target}"));
+            }
+        }
         let targets: Vec<String> = mounts
             .iter()
             .filter_map(|m| m.target().map(str::to_string))
@@ -296,15 +304,44 @@ impl Run<'_> {
                 }))
             }
             MountType::Ssh => {
-                if m.required {
-                    return Err(BuildError::step(
-                        self.df,
-                        line,
-                        "RUN --mount=type=ssh is not available yet in this version",
-                    ));
-                }
-                Ok(None)
+                let id = m.id.clone().unwrap_or_else(|| "default".into());
+                let socket = self.ssh_socket(&id);
+                let Some(socket) = socket else {
+                    if m.required {
+                        return Err(BuildError::step(
+                            self.df,
+                            line,
+                            format!("no SSH agent socket for ssh id {id:?}"),
+                        )
+                        .with_hint(format!(
+                            "pass --ssh {id}=/path/to/agent.sock (or --ssh default with SSH_AUTH_SOCK set)"
+                        )));
+                    }
+                    return Ok(None);
+                };
+                Ok(Some(MountSpec::Ssh {
+                    socket,
+                    target: if target.is_empty() {
+                        "/run/buildkit/ssh_agent.0".into()
+                    } else {
+                        target
+                    },
+                    mode: m.mode.unwrap_or(0o600),
+                    uid: m.uid.unwrap_or(0),
+                    gid: m.gid.unwrap_or(0),
+                }))
             }
+        }
+    }
+
+    /// The agent socket for an ssh id from `--ssh` (`default` = `$SSH_AUTH_SOCK`).
+    fn ssh_socket(&self, id: &str) -> Option<PathBuf> {
+        let s = self.opts.ssh.iter().find(|s| s.id == id)?;
+        match s.paths.first() {
+            Some(p) => Some(PathBuf::from(p)),
+            None => std::env::var_os("SSH_AUTH_SOCK")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
         }
     }
 
