@@ -1,10 +1,11 @@
 //! The one progress sink. Library code reports [`Event`]s to a [`Sink`]; the CLI picks the
 //! renderer from `--progress` / `BUILDKIT_PROGRESS`: `plain` (BuildKit-style `#N` lines),
-//! `rawjson` (one JSON event per line), `quiet` (nothing), `tty` (live; falls back to plain
-//! until the live renderer lands), `auto` (tty on a terminal, plain otherwise).
+//! `rawjson` (one JSON event per line), `quiet` (nothing), `tty` (live, redrawn in place),
+//! `auto` (tty on a terminal, plain otherwise).
 
 mod plain;
 mod rawjson;
+mod tty;
 
 use std::io::IsTerminal;
 use std::str::FromStr;
@@ -12,6 +13,7 @@ use std::sync::Mutex;
 
 pub use plain::PlainSink;
 pub use rawjson::RawJsonSink;
+pub use tty::TtySink;
 
 /// Environment variable buildx reads for the default progress mode.
 pub const ENV_PROGRESS: &str = "BUILDKIT_PROGRESS";
@@ -110,7 +112,8 @@ pub fn sink_for(mode: Mode) -> Box<dyn Sink> {
     match mode {
         Mode::Quiet => Box::new(QuietSink),
         Mode::RawJson => Box::new(RawJsonSink::stderr()),
-        Mode::Plain | Mode::Tty => Box::new(PlainSink::stderr()),
+        Mode::Plain => Box::new(PlainSink::stderr()),
+        Mode::Tty => Box::new(TtySink::stderr()),
         Mode::Auto => {
             if std::io::stderr().is_terminal() {
                 sink_for(Mode::Tty)
