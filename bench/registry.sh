@@ -120,6 +120,22 @@ print(m.get("mediaType"), [(l["mediaType"].rsplit(".", 1)[-1], l["size"]) for l 
       [d.get("platform") for d in m.get("manifests", [])])'
 }
 
+# a pulled layout must hold every blob under its own digest, same manifest as the source (untimed)
+verify_pull() {
+  python3 - "$1" "$2" <<'PY' || { echo "pulled layout $1 does not match $2" >&2; exit 1; }
+import hashlib, os, sys
+pulled, src = sys.argv[1], sys.argv[2]
+names = lambda d: sorted(os.listdir(os.path.join(d, "blobs", "sha256")))
+for n in names(pulled):
+    h = hashlib.sha256()
+    with open(os.path.join(pulled, "blobs", "sha256", n), "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    assert h.hexdigest() == n, n
+assert names(pulled) == names(src), (names(pulled), names(src))
+PY
+}
+
 mkdir -p "$work/tmp" "$work/ctx"
 echo 'FROM base' >"$work/ctx/Dockerfile"
 { echo "# $(date -u) kiln $("$kiln" --version 2>&1 | head -1); $(skopeo --version)"; } >"$work/commands.log"
@@ -156,9 +172,11 @@ for c in $cases; do
     rm -rf "$work/tmp/pull"
     measure "$c" pull skopeo "$i" "$bytes" -- \
       skopeo copy -q --src-tls-verify=false "docker://$reg/bench/$c:src" "oci:$work/tmp/pull:latest"
+    verify_pull "$work/tmp/pull" "$img"
     rm -rf "$work/tmp/pull" "$work/kiln-home"
     measure "$c" pull kiln "$i" "$bytes" -- \
       env KILN_HOME="$work/kiln-home" "$kiln" pull --platform linux/amd64 --output "$work/tmp/pull" "$reg/bench/$c:src"
+    verify_pull "$work/tmp/pull" "$img"
   done
   rm -rf "$work/tmp/pull" "$work/kiln-home"
 done

@@ -73,7 +73,8 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(store: Store, puller: Puller) -> Engine {
-        let stat_cache = StatCache::load(store.root().join("statcache"));
+        let stat_cache =
+            StatCache::load(store.root().join(crate::engine::context::STAT_CACHE_FILE));
         Engine {
             store,
             puller,
@@ -449,15 +450,12 @@ impl Run<'_> {
             mtime_override: None,
         };
         let named;
-        let stage_state;
         let stage_view;
         let src: &dyn FsView = match &c.from {
             CopySource::Context => self.ctx,
             CopySource::Stage(j) => {
                 let mut s = self.stage(*j)?;
                 stage_view = self.view(&mut s)?;
-                stage_state = s;
-                let _ = &stage_state;
                 &stage_view
             }
             CopySource::Image(b) => {
