@@ -46,7 +46,7 @@ pub fn build_all(
         let dir = scratch.path().join(format!("target-{name}"));
         std::fs::create_dir_all(&dir)
             .map_err(|e| BuildError::Other(format!("{}: {e}", dir.display())))?;
-        export::write_oci_dir(&x, &["latest".to_string()], &dir)
+        export::write_oci_dir_linked(&x, &["latest".to_string()], &dir)
             .map_err(|e| BuildError::Other(e.to_string()))?;
         layouts.insert(name.clone(), dir);
         let outputs = t.output.clone().unwrap_or_default();

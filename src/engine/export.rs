@@ -186,6 +186,26 @@ pub fn write_oci_archive_to(
 
 /// Writes an OCI layout directory (blobs are copied; existing blobs are kept).
 pub fn write_oci_dir(x: &Exportable, names: &[String], dir: &Path) -> Result<(), ExportError> {
+    write_layout_dir(x, names, dir, false)
+}
+
+/// A layout for kiln's own use (pushing, loading, `target:` contexts): layer blobs are
+/// symlinks to the store instead of copies, so no layer bytes are copied. The store must
+/// outlive the layout.
+pub fn write_oci_dir_linked(
+    x: &Exportable,
+    names: &[String],
+    dir: &Path,
+) -> Result<(), ExportError> {
+    write_layout_dir(x, names, dir, true)
+}
+
+fn write_layout_dir(
+    x: &Exportable,
+    names: &[String],
+    dir: &Path,
+    link: bool,
+) -> Result<(), ExportError> {
     let files = layout_files(x, names)?;
     for (path, payload) in &files {
         let target = dir.join(path);
@@ -194,6 +214,11 @@ pub fn write_oci_dir(x: &Exportable, names: &[String], dir: &Path) -> Result<(),
         }
         if let Some(parent) = target.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io(parent, e))?;
+        }
+        if let (true, Payload::File(p)) = (link, payload) {
+            let abs = std::fs::canonicalize(p).map_err(|e| io(p, e))?;
+            std::os::unix::fs::symlink(&abs, &target).map_err(|e| io(&target, e))?;
+            continue;
         }
         let mut tmp = tempfile::Builder::new()
             .prefix(".kiln-")

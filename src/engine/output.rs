@@ -233,7 +233,7 @@ fn ensure_layout(
 ) -> Result<Layout, OutputError> {
     if dir.is_none() {
         let d = tempfile::tempdir().map_err(io("creating a temporary layout"))?;
-        export::write_oci_dir(x, &[], d.path())?;
+        export::write_oci_dir_linked(x, &[], d.path())?;
         *dir = Some(d);
     }
     let path = dir
