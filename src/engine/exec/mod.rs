@@ -19,6 +19,7 @@ use crate::dockerfile::ignore::Matcher;
 use crate::engine::context::{digest_sources, ContextFs, StatCache};
 use crate::engine::copy::{self, CopyRequest, InlineSource};
 use crate::engine::export::Exportable;
+use crate::engine::export::ImageBlobs;
 use crate::engine::fs::{FsView, LayerSpec};
 use crate::engine::key;
 use crate::engine::layer::LayerOptions;
@@ -34,6 +35,7 @@ use crate::oci::Platform;
 use crate::progress::{Event, Sink};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 /// What to build.
@@ -101,33 +103,57 @@ impl Engine {
         };
         let ctx = ContextFs::for_build(&opts.context, &opts.dockerfile)?;
         let _lock = self.store.lock_shared()?;
+        // Plan every platform first (base images are resolved once), then run the
+        // platforms' steps in parallel.
         let mut resolver = PullResolver::new(&self.puller);
-        let mut images = Vec::new();
-        let mut ids = 0u64;
+        let mut plans = Vec::new();
         for p in &platforms {
             let mut req = opts.request.clone();
             req.build_platform = host.clone();
             req.platform = p.clone();
             req.explicit_platform = explicit;
-            let plan = plan::plan(&df, &req, &mut resolver)?;
-            let mut run = Run {
-                engine: self,
-                df: &df,
-                plan: &plan,
-                opts,
-                ctx: &ctx,
-                resolver: &resolver,
-                sink,
-                states: HashMap::new(),
-                next_id: &mut ids,
-                downloads: HashMap::new(),
-            };
-            let target = plan.target_stage().map(|s| s.index).ok_or_else(|| {
-                BuildError::Other("internal: the plan has no target stage".into())
-            })?;
-            let state = run.stage(target)?;
-            images.push(image::assemble(&self.store, &plan, &state.layers)?);
+            plans.push(plan::plan(&df, &req, &mut resolver)?);
         }
+        let ids = AtomicU64::new(0);
+        let resolver = &resolver;
+        let (df, ctx, ids) = (&df, &ctx, &ids);
+        let results: Vec<Result<ImageBlobs, BuildError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = plans
+                .iter()
+                .map(|plan| {
+                    scope.spawn(move || {
+                        let mut run = Run {
+                            engine: self,
+                            df,
+                            plan,
+                            opts,
+                            ctx,
+                            resolver,
+                            sink,
+                            states: HashMap::new(),
+                            next_id: ids,
+                            downloads: HashMap::new(),
+                        };
+                        let target = plan.target_stage().map(|s| s.index).ok_or_else(|| {
+                            BuildError::Other("internal: the plan has no target stage".into())
+                        })?;
+                        let state = run.stage(target)?;
+                        image::assemble(&self.store, plan, &state.layers)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(BuildError::Other(
+                            "internal: a platform build panicked".into(),
+                        ))
+                    })
+                })
+                .collect()
+        });
+        let images = results.into_iter().collect::<Result<Vec<_>, _>>()?;
         let _ = self.stat_cache.save();
         let index = if images.len() > 1 {
             Some(image::index(&images)?)
@@ -148,7 +174,7 @@ struct Run<'a> {
     resolver: &'a PullResolver<'a>,
     sink: &'a dyn Sink,
     states: HashMap<usize, StageState>,
-    next_id: &'a mut u64,
+    next_id: &'a AtomicU64,
     /// ADD <url> downloads, by URL (fetched once per build).
     downloads: HashMap<String, InlineSource>,
 }
@@ -183,8 +209,7 @@ impl Run<'_> {
             .unwrap_or_else(|| format!("stage-{}", st.index));
         let n = st.steps.len();
         for (i, step) in st.steps.iter().enumerate() {
-            *self.next_id += 1;
-            let id = *self.next_id;
+            let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
             let label = format!(
                 "[{name} {}/{n}] {}",
                 i + 1,
