@@ -10,6 +10,7 @@ pub mod dockerfile;
 pub mod driver;
 pub mod engine;
 pub mod error;
+pub mod goduration;
 pub mod oci;
 pub mod pathutil;
 pub mod progress;
