@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Engine benchmark (issue 5): kiln side by side with Docker's embedded BuildKit and buildah, in ONE
 # run of the shared harness (../shared/bench/bench.py), workload w1 (COPY of 20,000 files; kiln
-# cannot RUN yet, so w2/w3 are for the peers only), scenarios cold, noop, touch.
-# Results: ../shared/bench/results/$TAG.{md,json}, copied to bench/results/.
+# at bd44708 could not RUN, so w2/w3 were run for the peers only), scenarios cold, noop, touch.
+# Results: ../shared/bench/results/$TAG.{md,json}, moved to bench/results/.
 #
 # usage: bench/engine.sh [KILN_BINARY]
 #   env: TAG (engine-DATE), WORKLOADS (w1), SCENARIOS (cold,noop,touch), PEERS (docker,buildah,candidate),

@@ -13,7 +13,10 @@
 #                 $KILN_HOME's store, then pushes). Measured twice: with an empty $KILN_HOME
 #                 ("cold store": import + push) and with the store already holding the image
 #                 ("warm store": what is left is the push itself).
-#   pull, skopeo: skopeo copy --src-tls-verify=false docker://REF oci:OUT:latest
+#   pull, skopeo: skopeo copy --preserve-digests --dest-oci-accept-uncompressed-layers
+#                   --src-tls-verify=false docker://REF oci:OUT:latest
+#                 (without that flag skopeo gzips the uncompressed 1 GiB layer while writing the
+#                 layout, which measures gzip, not the transfer)
 #   pull, kiln:   kiln pull --platform linux/amd64 --output OUT REF      (empty $KILN_HOME)
 # Before every push the registry storage is wiped, so every blob is really uploaded; every pull
 # goes into an empty directory and pulls the same image (pushed once by skopeo, digests kept).
@@ -21,7 +24,7 @@
 # usage: bench/registry.sh [KILN_BINARY]      env: REPS (3), WORK (/tmp/kbench-reg),
 #        BIG_MIB (1024) / SMALL_FILES (20000) to shrink the images for a quick try,
 #        CASES ("big small"), OUT (bench/results/registry-DATE; .tsv raw rows and .md table)
-# Needs root only to apt-get install missing tools (skopeo, docker-registry, time).
+# Needs root only to apt-get install missing tools (skopeo, docker-registry, time, curl).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 kiln=$(realpath "${1:-${KILN:-/work/target-bench/release/kiln}}")
@@ -35,6 +38,7 @@ need=()
 command -v skopeo >/dev/null || need+=(skopeo)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)
 [ -x /usr/bin/time ] || need+=(time)
+command -v curl >/dev/null || need+=(curl)
 if [ ${#need[@]} -gt 0 ]; then apt-get install -y -qq "${need[@]}" >/dev/null; fi
 
 mkdir -p "$work" "$(dirname "$out")"
@@ -176,7 +180,7 @@ for c in $cases; do
   for i in $(seq "$reps"); do
     rm -rf "$work/tmp/pull"
     measure "$c" pull skopeo "$i" "$bytes" -- \
-      skopeo copy -q --src-tls-verify=false "docker://$reg/bench/$c:src" "oci:$work/tmp/pull:latest"
+      skopeo copy -q --preserve-digests --dest-oci-accept-uncompressed-layers --src-tls-verify=false "docker://$reg/bench/$c:src" "oci:$work/tmp/pull:latest"
     verify_pull "$work/tmp/pull" "$img"
     rm -rf "$work/tmp/pull" "$work/kiln-home"
     measure "$c" pull kiln "$i" "$bytes" -- \
