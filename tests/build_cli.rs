@@ -490,3 +490,23 @@ fn ssh_mount_exposes_the_agent_socket() {
     assert!(!ok, "a required ssh mount without an agent fails");
     assert!(err.contains("SSH agent"), "{err}");
 }
+
+#[test]
+fn cached_rebuild_gives_the_same_digest_without_source_date_epoch() {
+    let env = TestEnv::get();
+    let home = tempfile::tempdir().unwrap();
+    let ctx = context(APP, &[("hello.txt", "stable\n")]);
+    let build = || {
+        let (ok, _, err) = run(kiln(home.path())
+            .current_dir(ctx.path())
+            .env_remove("SOURCE_DATE_EPOCH")
+            .args(["build", "--iidfile", "iid", "--build-arg"])
+            .arg(format!("BASE={}", env.base_image))
+            .args(["-o", "type=oci,dest=out.tar", "."]));
+        assert!(ok, "{err}");
+        std::fs::read_to_string(ctx.path().join("iid")).expect("iidfile")
+    };
+    let first = build();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(first, build(), "a fully cached rebuild is the same image");
+}

@@ -13,7 +13,13 @@ use crate::oci::{Digest, Platform};
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 
 /// The image of a plan's target stage built from `layers`.
-pub fn assemble(store: &Store, plan: &Plan, layers: &[LayerRef]) -> Result<ImageBlobs, BuildError> {
+/// `built` is when the newest step was first built (0 if the stage has no steps).
+pub fn assemble(
+    store: &Store,
+    plan: &Plan,
+    layers: &[LayerRef],
+    built: i64,
+) -> Result<ImageBlobs, BuildError> {
     let mut img = plan.image.clone();
     img.rootfs = RootFs {
         kind: "layers".into(),
@@ -21,6 +27,7 @@ pub fn assemble(store: &Store, plan: &Plan, layers: &[LayerRef]) -> Result<Image
     };
     let created = match plan.epoch {
         Some(e) => crate::engine::config::rfc3339(e),
+        None if built > 0 => crate::engine::config::rfc3339(built),
         None => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

@@ -64,6 +64,9 @@ struct StageState {
     /// Extracted directories of `layers`, filled on demand.
     dirs: Vec<PathBuf>,
     key: String,
+    /// When the newest of its steps was first built (from the cache records), so that a
+    /// fully cached rebuild gives the same image config and digest.
+    created: i64,
 }
 
 /// The embedded engine: a store and a way to fetch base images.
@@ -138,7 +141,7 @@ impl Engine {
                             BuildError::Other("internal: the plan has no target stage".into())
                         })?;
                         let state = run.stage(target)?;
-                        image::assemble(&self.store, plan, &state.layers)
+                        image::assemble(&self.store, plan, &state.layers, state.created)
                     })
                 })
                 .collect();
@@ -276,6 +279,7 @@ impl Run<'_> {
             layers,
             dirs: Vec::new(),
             key: key::with_inputs(key, &b.digest),
+            created: 0,
         })
     }
 
@@ -317,6 +321,7 @@ impl Run<'_> {
             if let Some(rec) = store.get_record(&k) {
                 if rec.layers.iter().all(|l| store.has(&l.digest)) {
                     let _ = store.touch(&k);
+                    state.created = state.created.max(rec.created);
                     state.layers.extend(rec.layers);
                     state.key = k;
                     return Ok(true);
@@ -348,13 +353,12 @@ impl Run<'_> {
             size: blob.size,
             media_type: blob.media_type,
         };
-        store.put_record(
-            &k,
-            &CacheRecord::new(
-                vec![layer.clone()],
-                serde_json::json!({ "created_by": step.created_by }),
-            ),
-        )?;
+        let record = CacheRecord::new(
+            vec![layer.clone()],
+            serde_json::json!({ "created_by": step.created_by }),
+        );
+        state.created = state.created.max(record.created);
+        store.put_record(&k, &record)?;
         state.layers.push(layer);
         state.key = k;
         Ok(false)
