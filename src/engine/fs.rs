@@ -197,6 +197,21 @@ pub fn resolve_in_root(fs: &dyn FsView, path: &str, follow_last: bool) -> std::i
     Ok(resolved)
 }
 
+/// Reads until `buf` is full or the stream ends; the number of bytes read (short only at
+/// the end of the stream). Used to sniff file headers (archives, ELF).
+pub fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

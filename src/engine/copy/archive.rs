@@ -83,27 +83,14 @@ fn is_tar_header(block: &[u8]) -> bool {
 pub fn detect(content: &Content) -> std::io::Result<Option<Compression>> {
     let mut head = [0u8; 6];
     let mut r = content.open()?;
-    let n = read_full(&mut r, &mut head)?;
+    let n = crate::engine::fs::read_full(&mut r, &mut head)?;
     let comp = sniff(&head[..n]);
     let mut block = vec![0u8; 512];
     let got = match open(content, comp) {
-        Ok(mut s) => read_full(&mut s, &mut block).unwrap_or(0),
+        Ok(mut s) => crate::engine::fs::read_full(&mut s, &mut block).unwrap_or(0),
         Err(_) => 0,
     };
     Ok(is_tar_header(&block[..got]).then_some(comp))
-}
-
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Reads every member of an archive: paths are absolute inside the archive root (`./a/`

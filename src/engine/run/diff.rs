@@ -15,7 +15,6 @@
 //! * sockets are left out; of the xattrs only `security.capability` is kept.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
 
@@ -245,8 +244,8 @@ fn same_content(lower: &Entry, upper: &Entry) -> std::io::Result<bool> {
     let mut ba = vec![0u8; 64 * 1024];
     let mut bb = vec![0u8; 64 * 1024];
     loop {
-        let na = read_full(&mut a, &mut ba)?;
-        let nb = read_full(&mut b, &mut bb)?;
+        let na = crate::engine::fs::read_full(&mut a, &mut ba)?;
+        let nb = crate::engine::fs::read_full(&mut b, &mut bb)?;
         if na != nb || ba[..na] != bb[..nb] {
             return Ok(false);
         }
@@ -254,19 +253,6 @@ fn same_content(lower: &Entry, upper: &Entry) -> std::io::Result<bool> {
             return Ok(true);
         }
     }
-}
-
-fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
 }
 
 /// Stub paths that must leave no trace: the mount targets, `/etc/hosts`,
