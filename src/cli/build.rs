@@ -1,7 +1,6 @@
 //! `kiln build`: one Dockerfile, with `docker buildx build` flags.
 
 use crate::engine::exec::{BuildOptions, Engine};
-use crate::engine::layer::{Compression, LayerOptions};
 use crate::engine::plan::{BuildRequest, NamedContext};
 use crate::engine::pull::Puller;
 use crate::engine::store::Store;
@@ -185,25 +184,9 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
     }
     let outputs = crate::engine::output::resolve_outputs(&args.outputs, args.push, args.load)
         .map_err(|e| usage(e.to_string()))?;
-    let compression = outputs
-        .iter()
-        .find_map(|o| o.attrs.get("compression"))
-        .map(|c| match c.as_str() {
-            "gzip" => Ok(Compression::Gzip),
-            "zstd" => Ok(Compression::Zstd),
-            "uncompressed" => Ok(Compression::Uncompressed),
-            other => Err(usage(format!(
-                "invalid compression {other:?}: expected gzip, zstd or uncompressed"
-            ))),
-        })
-        .transpose()?
-        .unwrap_or_default();
-    let level = outputs
-        .iter()
-        .find_map(|o| o.attrs.get("compression-level"))
-        .map(|l| l.parse::<i32>())
-        .transpose()
-        .map_err(|_| usage("invalid compression-level: expected a number".into()))?;
+    let (layer, force_compression) =
+        crate::engine::output::layer_options(&outputs, source_date_epoch)
+            .map_err(|e| usage(e.to_string()))?;
     let mode: crate::progress::Mode = args.progress.parse().map_err(usage)?;
     let sink = crate::progress::sink_for(if args.quiet {
         crate::progress::Mode::Quiet
@@ -233,11 +216,8 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
         platforms,
         request: req,
         no_cache: args.no_cache,
-        layer: LayerOptions {
-            compression,
-            level,
-            source_date_epoch,
-        },
+        layer,
+        force_compression,
     };
     let result = engine.build(&opts, sink.as_ref()).map_err(engine_err)?;
     if outputs.is_empty() {

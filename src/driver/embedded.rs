@@ -4,7 +4,6 @@
 use crate::bake::model::Target;
 use crate::bake::resolve::Resolved;
 use crate::engine::exec::{BuildError, BuildOptions, Engine};
-use crate::engine::layer::{Compression, LayerOptions};
 use crate::engine::plan::{BuildRequest, NamedContext};
 use crate::engine::{export, output};
 use crate::oci::Platform;
@@ -131,17 +130,9 @@ fn options_for(
         .build_args
         .get("SOURCE_DATE_EPOCH")
         .and_then(|v| v.parse::<i64>().ok());
-    let compression = t
-        .output
-        .iter()
-        .flatten()
-        .find_map(|o| o.attrs.get("compression"))
-        .map(|c| match c.as_str() {
-            "zstd" => Compression::Zstd,
-            "uncompressed" => Compression::Uncompressed,
-            _ => Compression::Gzip,
-        })
-        .unwrap_or_default();
+    let outputs = t.output.clone().unwrap_or_default();
+    let (layer, force_compression) = crate::engine::output::layer_options(&outputs, epoch)
+        .map_err(|e| BuildError::Other(format!("target {}: {e}", t.name)))?;
     Ok(BuildOptions {
         ssh: t.ssh.clone().unwrap_or_default(),
         secrets: t.secret.clone().unwrap_or_default(),
@@ -151,10 +142,7 @@ fn options_for(
         platforms,
         request: req,
         no_cache: t.no_cache.unwrap_or(false),
-        layer: LayerOptions {
-            compression,
-            level: None,
-            source_date_epoch: epoch,
-        },
+        layer,
+        force_compression,
     })
 }

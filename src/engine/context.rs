@@ -222,11 +222,15 @@ fn sorted_names(dir: &Path) -> std::io::Result<Vec<String>> {
 
 impl FsView for ContextFs {
     fn lookup(&self, path: &str) -> std::io::Result<Option<Entry>> {
+        Ok(self.lookup_keyed(path)?.map(|(e, _)| e))
+    }
+
+    fn lookup_keyed(&self, path: &str) -> std::io::Result<Option<(Entry, Option<String>)>> {
         let clean = clean_abs(path);
         let rel = clean.trim_start_matches('/');
         if rel.is_empty() {
             let md = std::fs::metadata(&self.root)?;
-            return entry_from_disk("/", &self.root, &md).map(Some);
+            return entry_from_disk("/", &self.root, &md).map(|e| Some((e, None)));
         }
         let Some((md, decision, info)) = self.walk(rel)? else {
             return Ok(None);
@@ -239,7 +243,8 @@ impl FsView for ContextFs {
         if !visible {
             return Ok(None);
         }
-        entry_from_disk(&clean, &self.disk(rel), &md).map(Some)
+        let key = md.is_file().then(|| crate::engine::fs::stat_key(&md));
+        entry_from_disk(&clean, &self.disk(rel), &md).map(|e| Some((e, key)))
     }
 
     fn read_dir(&self, path: &str) -> std::io::Result<Vec<String>> {

@@ -6,6 +6,7 @@
 
 use crate::bake::entries::ExportEntry;
 use crate::engine::export::{self, Exportable};
+use crate::engine::layer::{Compression, LayerOptions};
 use crate::engine::rootfs;
 use crate::oci::image::Descriptor;
 use crate::oci::layout::Layout;
@@ -61,6 +62,53 @@ pub fn resolve_outputs(
         }
     }
     Ok(list)
+}
+
+/// The layer compression the outputs ask for (`compression=gzip|zstd|uncompressed`,
+/// `compression-level=N`, `force-compression=true`; the first output that says wins, as
+/// buildx takes them from the one exporter), with the build's `SOURCE_DATE_EPOCH`.
+/// Returns the options and whether cached layers must be recompressed to match.
+pub fn layer_options(
+    outputs: &[ExportEntry],
+    source_date_epoch: Option<i64>,
+) -> Result<(LayerOptions, bool), OutputError> {
+    let attr = |k: &str| outputs.iter().find_map(|o| o.attrs.get(k));
+    let compression = match attr("compression").map(String::as_str) {
+        None | Some("gzip") => Compression::Gzip,
+        Some("zstd") => Compression::Zstd,
+        Some("uncompressed") => Compression::Uncompressed,
+        Some(other) => {
+            return Err(OutputError::Invalid(format!(
+                "invalid compression {other:?}: expected gzip, zstd or uncompressed"
+            )))
+        }
+    };
+    let level = attr("compression-level")
+        .map(|l| {
+            l.parse::<i32>().map_err(|_| {
+                OutputError::Invalid(format!(
+                    "invalid compression-level {l:?}: expected a number"
+                ))
+            })
+        })
+        .transpose()?;
+    let force = match attr("force-compression").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") | Some("") => true,
+        Some(other) => {
+            return Err(OutputError::Invalid(format!(
+                "invalid force-compression {other:?}: expected true or false"
+            )))
+        }
+    };
+    Ok((
+        LayerOptions {
+            compression,
+            level,
+            source_date_epoch,
+        },
+        force,
+    ))
 }
 
 /// Names an output publishes: its `name=` attribute (comma separated), else the tags.

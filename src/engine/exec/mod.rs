@@ -12,6 +12,8 @@ mod image;
 mod resolver;
 mod run_step;
 
+use run_step::RunLayer;
+
 pub use error::BuildError;
 pub use resolver::PullResolver;
 
@@ -48,7 +50,12 @@ pub struct BuildOptions {
     /// Build args, target, named contexts, labels (platform fields are set per platform).
     pub request: BuildRequest,
     pub no_cache: bool,
+    /// How the exported image's layers are compressed. Layers of stages that are not
+    /// exported are stored uncompressed (they are only unpacked, never sent anywhere) and
+    /// compressed when an export needs them.
     pub layer: LayerOptions,
+    /// `force-compression=true`: recompress cached layers that have another compression.
+    pub force_compression: bool,
     /// Secrets for `RUN --mount=type=secret` (`--secret id=...,src=...|env=...`).
     pub secrets: Vec<crate::bake::entries::Secret>,
     /// Entitlements granted with `--allow` (e.g. `security.insecure`).
@@ -136,12 +143,15 @@ impl Engine {
                             states: HashMap::new(),
                             next_id: ids,
                             downloads: HashMap::new(),
+                            fresh: HashMap::new(),
                         };
                         let target = plan.target_stage().map(|s| s.index).ok_or_else(|| {
                             BuildError::Other("internal: the plan has no target stage".into())
                         })?;
                         let state = run.stage(target)?;
-                        image::assemble(&self.store, plan, &state.layers, state.created)
+                        let layers =
+                            self.export_layers(&state.layers, base_image_layers(plan), opts)?;
+                        image::assemble(&self.store, plan, &layers, state.created)
                     })
                 })
                 .collect();
@@ -167,6 +177,52 @@ impl Engine {
     }
 }
 
+impl Engine {
+    /// The image's layers as the export wants them: layers stored uncompressed (those of
+    /// stages that were not exported when they were built) get the export's compression,
+    /// and with `force-compression` every layer does.
+    /// The first `base` layers come from the base image and keep their compression
+    /// unless forced.
+    fn export_layers(
+        &self,
+        layers: &[LayerRef],
+        base: usize,
+        opts: &BuildOptions,
+    ) -> Result<Vec<LayerRef>, BuildError> {
+        use crate::engine::layer::Compression;
+        layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let have = Compression::from_media_type(&l.media_type);
+                let convert = opts.force_compression
+                    || (i >= base
+                        && have == Some(Compression::Uncompressed)
+                        && opts.layer.compression != Compression::Uncompressed);
+                if convert {
+                    Ok(self.store.converted(l, &opts.layer)?)
+                } else {
+                    Ok(l.clone())
+                }
+            })
+            .collect()
+    }
+}
+
+/// How many layers the target's image takes from a base image (FROM an image at the root
+/// of its chain of stages).
+fn base_image_layers(plan: &Plan) -> usize {
+    let mut stage = plan.target_stage();
+    while let Some(st) = stage {
+        match &st.base {
+            StageBase::Stage(j) => stage = plan.stage(*j),
+            StageBase::Image(b) => return b.layers.len(),
+            _ => return 0,
+        }
+    }
+    0
+}
+
 /// One platform's execution of a plan.
 struct Run<'a> {
     engine: &'a Engine,
@@ -180,6 +236,10 @@ struct Run<'a> {
     next_id: &'a AtomicU64,
     /// ADD <url> downloads, by URL (fetched once per build).
     downloads: HashMap<String, InlineSource>,
+    /// Layers this build wrote whose files all come from extracted layers or memory, by
+    /// diff_id: if a later step needs them unpacked, they are written from the spec
+    /// (hard-linking what they can) instead of from the blob.
+    fresh: HashMap<String, LayerSpec>,
 }
 
 impl Run<'_> {
@@ -221,7 +281,8 @@ impl Run<'_> {
             self.sink.event(&Event::Started { id, name: label });
             let started = Instant::now();
             let no_cache = self.opts.no_cache || st.no_cache;
-            match self.step(&mut state, step, &st.platform, no_cache, id) {
+            let layer_opts = self.layer_options(idx);
+            match self.step(&mut state, step, &st.platform, no_cache, id, &layer_opts) {
                 Ok(cached) => {
                     if cached {
                         self.sink.event(&Event::Cached { id });
@@ -243,6 +304,27 @@ impl Run<'_> {
         }
         self.states.insert(idx, state.clone());
         Ok(state)
+    }
+
+    /// How the layers of stage `idx` are written: as the export asks for the stages the
+    /// target is built on, uncompressed for the others (only ever unpacked or read; an
+    /// export that needs one compresses it then, see [`Store::converted`]).
+    fn layer_options(&self, idx: usize) -> LayerOptions {
+        let mut exported = self.plan.target_stage().map(|s| s.index);
+        while let Some(i) = exported {
+            if i == idx {
+                return self.opts.layer.clone();
+            }
+            exported = match self.plan.stage(i).map(|s| &s.base) {
+                Some(StageBase::Stage(j)) => Some(*j),
+                _ => None,
+            };
+        }
+        LayerOptions {
+            compression: crate::engine::layer::Compression::Uncompressed,
+            level: None,
+            source_date_epoch: self.opts.layer.source_date_epoch,
+        }
     }
 
     /// The layers of a base image, fetched into the store (not extracted yet).
@@ -287,10 +369,15 @@ impl Run<'_> {
     fn view(&self, state: &mut StageState) -> Result<LayeredFs, BuildError> {
         while state.dirs.len() < state.layers.len() {
             let l = &state.layers[state.dirs.len()];
-            let dir = self
-                .engine
-                .store
-                .extracted(&l.digest, &l.diff_id, &l.media_type)?;
+            let store = &self.engine.store;
+            let dir = match self.fresh.get(&l.diff_id) {
+                Some(spec) if !store.is_extracted(&l.diff_id) => store.extracted_from_spec(
+                    &l.diff_id,
+                    spec,
+                    self.opts.layer.source_date_epoch,
+                )?,
+                _ => store.extracted(&l.digest, &l.diff_id, &l.media_type)?,
+            };
             state.dirs.push(dir);
         }
         Ok(LayeredFs::new(state.dirs.iter().rev().cloned().collect()))
@@ -304,6 +391,7 @@ impl Run<'_> {
         platform: &Platform,
         no_cache: bool,
         id: u64,
+        layer_opts: &LayerOptions,
     ) -> Result<bool, BuildError> {
         let mut k = step.key_with_parent(&state.key, platform);
         if let StepKind::Copy(c) | StepKind::Add(c) = &step.kind {
@@ -330,7 +418,7 @@ impl Run<'_> {
         }
         let view = self.view(state)?;
         // A RUN's layer files live in its scratch dir until the layer is written.
-        let mut _scratch: Option<tempfile::TempDir> = None;
+        let mut run_layer: Option<run_step::RunLayer> = None;
         let spec = match &step.kind {
             StepKind::Workdir { path, user } => {
                 let u = users::resolve_run_user(&view, user.as_deref().unwrap_or("0"))
@@ -341,12 +429,28 @@ impl Run<'_> {
             StepKind::Copy(c) => self.copy(c, &view, false, step.line)?,
             StepKind::Add(c) => self.copy(c, &view, true, step.line)?,
             StepKind::Run(r) => {
-                let (layer, scratch) = self.run_step(state, r, platform, step.line, id)?;
-                _scratch = Some(scratch);
-                layer
+                let mut made = self.run_step(state, r, platform, step.line, id)?;
+                let spec = std::mem::take(&mut made.spec);
+                run_layer = Some(made);
+                spec
             }
         };
-        let blob = store.write_layer(&spec, &self.opts.layer)?;
+        let blob = store.write_layer(&spec, layer_opts)?;
+        if let Some(RunLayer {
+            upper: Some(upper), ..
+        }) = &run_layer
+        {
+            // The upper dir already is the layer in overlay form (unless the tar clamps
+            // timestamps, which the directory does not): keep it instead of unpacking the
+            // blob again for the next step.
+            if self.opts.layer.source_date_epoch.is_none() {
+                store.adopt_extracted(&blob.diff_id, upper)?;
+            }
+        }
+        if run_layer.is_none() && self.fresh_candidate(&spec) {
+            self.fresh.insert(blob.diff_id.clone(), spec);
+        }
+        drop(run_layer);
         let layer = LayerRef {
             digest: blob.digest,
             diff_id: blob.diff_id,
@@ -362,6 +466,16 @@ impl Run<'_> {
         state.layers.push(layer);
         state.key = k;
         Ok(false)
+    }
+
+    /// Whether every file of `spec` comes from an extracted layer or from memory (never
+    /// from the build context, which may change after the blob was written).
+    fn fresh_candidate(&self, spec: &LayerSpec) -> bool {
+        let layers = self.engine.store.layers_root();
+        spec.entries.iter().all(|e| match &e.content {
+            None | Some(crate::engine::fs::Content::Bytes(_)) => true,
+            Some(crate::engine::fs::Content::Path(p)) => p.starts_with(&layers),
+        })
     }
 
     /// What a COPY/ADD reads, as a digest for its cache key.

@@ -17,6 +17,17 @@ use std::path::{Path, PathBuf};
 /// Lines of output shown when a RUN fails.
 const TAIL_LINES: usize = 20;
 
+/// What a RUN made: its layer, and the scratch dir its files live in until the layer is
+/// written.
+pub(super) struct RunLayer {
+    pub spec: LayerSpec,
+    pub _scratch: tempfile::TempDir,
+    /// The overlay upper dir, with the mount stubs that are not part of the layer already
+    /// removed: an exact overlay-format view of the layer, so the store can keep it as the
+    /// layer's extracted directory instead of unpacking the blob again.
+    pub upper: Option<PathBuf>,
+}
+
 impl Run<'_> {
     /// What a RUN's mounts read, for its cache key (secrets and caches excluded).
     pub(super) fn run_inputs(&mut self, r: &RunStep) -> Result<String, BuildError> {
@@ -49,7 +60,7 @@ impl Run<'_> {
         platform: &Platform,
         line: usize,
         id: u64,
-    ) -> Result<(LayerSpec, tempfile::TempDir), BuildError> {
+    ) -> Result<RunLayer, BuildError> {
         let view = self.view(state)?;
         let user = users::resolve_run_user(&view, if r.user.is_empty() { "0" } else { &r.user })
             .map_err(|e| BuildError::from_user(self.df, line, e))?;
@@ -170,7 +181,14 @@ impl Run<'_> {
         }
         let layer = run::diff_upper(&outcome.upper, &view, &targets)
             .map_err(|e| BuildError::step(self.df, line, e.to_string()))?;
-        Ok((layer, scratch))
+        let upper = run::strip_stubs(&outcome.upper, &view, &targets)
+            .ok()
+            .map(|()| outcome.upper.clone());
+        Ok(RunLayer {
+            spec: layer,
+            _scratch: scratch,
+            upper,
+        })
     }
 
     fn mount(

@@ -93,6 +93,69 @@ pub fn extract_layer_verified(
     Ok(digest_string(reader.hasher))
 }
 
+/// Writes the layer `spec` into `dest` (which must exist) in overlayfs format, as
+/// extracting its blob would (entry times clamped to `epoch` as the tar has them). A
+/// regular file whose content is a file below `link_root` (immutable extracted layers)
+/// with the entry's owner, mode, mtime (to the second), size and no xattrs on either side
+/// is hard-linked instead of copied: no new inode, no copy of the bytes.
+pub fn extract_spec(
+    spec: &crate::engine::fs::LayerSpec,
+    dest: &Path,
+    epoch: Option<i64>,
+    link_root: &Path,
+) -> Result<(), LayerError> {
+    let root = rustix::fs::open(
+        dest,
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| LayerError::io(dest, e.into()))?;
+    let mut x = Extractor {
+        root,
+        dest: dest.to_path_buf(),
+        root_user: is_root(),
+        cached: None,
+        dir_times: Vec::new(),
+    };
+    for e in &spec.entries {
+        if e.path == "/" {
+            continue;
+        }
+        let mut e = e.clone();
+        if let Some(t) = epoch {
+            e.mtime = e.mtime.min(t);
+        }
+        if e.kind == EntryKind::File {
+            let content = e.content.clone().ok_or_else(|| LayerError::Content {
+                entry: e.path.clone(),
+                source: io::Error::new(io::ErrorKind::NotFound, "no content"),
+            })?;
+            if let crate::engine::fs::Content::Path(src) = &content {
+                if src.starts_with(link_root) && x.link(&e, src)? {
+                    continue;
+                }
+            }
+            let reader = content.open().map_err(|source| LayerError::Content {
+                entry: e.path.clone(),
+                source,
+            })?;
+            let mut limited = reader.take(e.size + 1);
+            x.entry(&e, &mut limited)?;
+            let mut rest = [0u8; 1];
+            if limited.read(&mut rest).unwrap_or(0) != 0 {
+                return Err(LayerError::SizeMismatch {
+                    entry: e.path.clone(),
+                    expected: e.size,
+                    actual: e.size + 1,
+                });
+            }
+        } else {
+            x.entry(&e, &mut io::empty())?;
+        }
+    }
+    x.finish()
+}
+
 fn components(path: &str) -> Vec<&str> {
     path.split('/').filter(|c| !c.is_empty()).collect()
 }
@@ -278,6 +341,36 @@ impl Extractor {
             }
         }
         Ok(())
+    }
+
+    /// Hard-links `src` at the entry's path when its metadata is the entry's; false (and
+    /// nothing done) when it is not.
+    fn link(&mut self, e: &Entry, src: &Path) -> Result<bool, LayerError> {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::symlink_metadata(src) else {
+            return Ok(false);
+        };
+        let same = meta.file_type().is_file()
+            && meta.mode() & 0o7777 == e.mode & 0o7777
+            && meta.uid() == e.uid
+            && meta.gid() == e.gid
+            && meta.mtime() == e.mtime
+            && meta.len() == e.size
+            && e.xattrs.is_empty()
+            && matches!(rustix::fs::llistxattr(src, &mut [0u8; 0][..]), Ok(0));
+        if !same {
+            return Ok(false);
+        }
+        let (dir, name) = self.parent_of(&e.path, true)?;
+        if rustix::fs::statat(&dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+            self.cached = None;
+            self.remove(&dir, &name, &e.path)?;
+        }
+        match rustix::fs::linkat(rustix::fs::CWD, src, &dir, name.as_str(), AtFlags::empty()) {
+            Ok(()) => Ok(true),
+            // Too many links, another filesystem...: copy instead.
+            Err(_) => Ok(false),
+        }
     }
 
     /// Owner, mode, xattrs and mtime of a non-directory created by name.

@@ -17,9 +17,9 @@ mod tests;
 
 use std::path::PathBuf;
 
-pub use extract::{extract_layer, extract_layer_verified, opaque_xattr_name};
+pub use extract::{extract_layer, extract_layer_verified, extract_spec, opaque_xattr_name};
 pub use read::{open_decompressed, read_layer_entries};
-pub use write::{empty_layer, write_layer};
+pub use write::{empty_layer, recompress, write_layer};
 
 pub const MEDIA_TYPE_OCI_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub const MEDIA_TYPE_OCI_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";

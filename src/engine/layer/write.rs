@@ -41,7 +41,20 @@ impl<W: Write> Write for HashWriter<W> {
 }
 
 /// The compressor between the tar stream and the blob file.
-enum Encoder<W: Write> {
+///
+/// Compressors do not promise the same output for the same bytes fed in different
+/// pieces, so the encoder always feeds them [`CHUNK`]-byte pieces (the last one shorter):
+/// a layer written entry by entry and the same tar recompressed from a blob give the same
+/// blob digest.
+struct Encoder<W: Write> {
+    kind: EncoderKind<W>,
+    pending: Vec<u8>,
+}
+
+/// The size of the pieces fed to the compressor.
+const CHUNK: usize = 128 * 1024;
+
+enum EncoderKind<W: Write> {
     Gzip(flate2::write::GzEncoder<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
     Plain(W),
@@ -49,43 +62,58 @@ enum Encoder<W: Write> {
 
 impl<W: Write> Encoder<W> {
     fn new(w: W, opts: &LayerOptions) -> io::Result<Self> {
-        Ok(match opts.compression {
+        let kind = match opts.compression {
             Compression::Gzip => {
                 let level = opts.level.unwrap_or(6).clamp(0, 9) as u32;
-                Encoder::Gzip(flate2::GzBuilder::new().write(w, flate2::Compression::new(level)))
+                EncoderKind::Gzip(
+                    flate2::GzBuilder::new().write(w, flate2::Compression::new(level)),
+                )
             }
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(w, opts.level.unwrap_or(3))?;
                 e.include_checksum(true)?;
-                Encoder::Zstd(e)
+                EncoderKind::Zstd(e)
             }
-            Compression::Uncompressed => Encoder::Plain(w),
+            Compression::Uncompressed => EncoderKind::Plain(w),
+        };
+        Ok(Encoder {
+            kind,
+            pending: Vec::with_capacity(CHUNK),
         })
     }
 
-    fn finish(self) -> io::Result<W> {
-        match self {
-            Encoder::Gzip(e) => e.finish(),
-            Encoder::Zstd(e) => e.finish(),
-            Encoder::Plain(w) => Ok(w),
+    fn feed(&mut self) -> io::Result<()> {
+        match &mut self.kind {
+            EncoderKind::Gzip(e) => e.write_all(&self.pending)?,
+            EncoderKind::Zstd(e) => e.write_all(&self.pending)?,
+            EncoderKind::Plain(w) => w.write_all(&self.pending)?,
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn finish(mut self) -> io::Result<W> {
+        self.feed()?;
+        match self.kind {
+            EncoderKind::Gzip(e) => e.finish(),
+            EncoderKind::Zstd(e) => e.finish(),
+            EncoderKind::Plain(w) => Ok(w),
         }
     }
 }
 
 impl<W: Write> Write for Encoder<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Encoder::Gzip(e) => e.write(buf),
-            Encoder::Zstd(e) => e.write(buf),
-            Encoder::Plain(w) => w.write(buf),
+        let n = buf.len().min(CHUNK - self.pending.len());
+        self.pending.extend_from_slice(&buf[..n]);
+        if self.pending.len() == CHUNK {
+            self.feed()?;
         }
+        Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Encoder::Gzip(e) => e.flush(),
-            Encoder::Zstd(e) => e.flush(),
-            Encoder::Plain(w) => w.flush(),
-        }
+        // Flushing would change the compressed bytes; the data is written by `finish`.
+        Ok(())
     }
 }
 
@@ -178,6 +206,60 @@ pub fn write_layer(
         diff_id,
         size,
         media_type,
+        path,
+    })
+}
+
+/// Writes the layer blob `src` (of `media_type`) again with the compression of `opts`, as
+/// a blob in `dir` named by the hex of its digest. The tar stream (and so the diff_id) is
+/// unchanged; `opts.source_date_epoch` is not applied (the tar already has its times).
+/// An empty layer compressed with gzip gives BuildKit's empty layer, as [`write_layer`].
+pub fn recompress(
+    src: &Path,
+    media_type: &str,
+    opts: &LayerOptions,
+    dir: &Path,
+) -> Result<LayerBlob, LayerError> {
+    let mut reader = super::read::open_decompressed(src, media_type)?;
+    let (tmp, file) = TempFile::create(dir, "layer")?;
+    let out = HashWriter::new(BufWriter::with_capacity(256 * 1024, file));
+    let enc = Encoder::new(out, opts).map_err(|e| LayerError::io(&tmp.path, e))?;
+    let mut tar = HashWriter::new(enc);
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(LayerError::Tar {
+                    path: src.to_path_buf(),
+                    source: e,
+                })
+            }
+        };
+        tar.write_all(&buf[..n])
+            .map_err(|e| LayerError::io(&tmp.path, e))?;
+    }
+    let diff_id = digest_string(tar.hasher);
+    if diff_id == super::EMPTY_LAYER_DIFF_ID && opts.compression == Compression::Gzip {
+        drop(tmp);
+        return write_layer(&LayerSpec::default(), opts, dir);
+    }
+    let out = tar
+        .inner
+        .finish()
+        .map_err(|e| LayerError::io(&tmp.path, e))?;
+    let size = out.count;
+    let digest = digest_string(out.hasher);
+    finish_file(out.inner, &tmp.path)?;
+    let path = dir.join(digest.trim_start_matches("sha256:"));
+    tmp.persist(&path)?;
+    Ok(LayerBlob {
+        digest,
+        diff_id,
+        size,
+        media_type: opts.compression.media_type().to_string(),
         path,
     })
 }

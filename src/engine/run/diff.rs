@@ -313,6 +313,30 @@ fn stubs(
     Ok(ignored)
 }
 
+/// Removes from `upper` the stubs [`diff_upper`] leaves out of the layer (mount targets,
+/// `/etc/hosts`, `/etc/resolv.conf` that the lower did not have), deepest first, so that the
+/// upper dir seen as an overlay layer shows what the layer holds. Call it after
+/// [`diff_upper`] (whose result does not point at stubs).
+pub fn strip_stubs(
+    upper: &Path,
+    lower: &dyn FsView,
+    mount_targets: &[String],
+) -> Result<(), RunError> {
+    let ignored = stubs(upper, lower, mount_targets)?;
+    let mut ordered: Vec<&String> = ignored.iter().collect();
+    ordered.sort_by_key(|p| std::cmp::Reverse(p.matches('/').count()));
+    for p in ordered {
+        let real = upper.join(p.trim_start_matches('/'));
+        let meta = std::fs::symlink_metadata(&real).map_err(diff_err(p))?;
+        if meta.is_dir() {
+            std::fs::remove_dir(&real).map_err(diff_err(p))?;
+        } else {
+            std::fs::remove_file(&real).map_err(diff_err(p))?;
+        }
+    }
+    Ok(())
+}
+
 /// The layer a RUN made: `upper` is the overlay upper dir ([`super::RunOutcome::upper`]),
 /// `lower` the filesystem the RUN started from, `mount_targets` the targets of its mounts.
 /// Regular files point into `upper` ([`Content::Path`]): write the layer before removing

@@ -41,7 +41,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use diff::diff_upper;
+pub use diff::{diff_upper, strip_stubs};
 pub use init::sandbox_init_main;
 pub use sandbox::{cancel_all, check_available, run_with_helper};
 

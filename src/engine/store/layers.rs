@@ -3,8 +3,12 @@
 use std::path::{Path, PathBuf};
 
 use super::{digest_hex, io_err, temp_name, Store, StoreError, StoreLock};
+use super::{CacheRecord, LayerRef};
 use crate::engine::fs::LayerSpec;
-use crate::engine::layer::{extract_layer_verified, write_layer, LayerBlob, LayerOptions};
+use crate::engine::layer::{
+    extract_layer_verified, extract_spec, recompress, write_layer, Compression, LayerBlob,
+    LayerOptions,
+};
 
 impl Store {
     /// The directory of the extracted layer `diff_id` (overlayfs format, usable as an
@@ -65,6 +69,75 @@ impl Store {
         result.map(|()| diff)
     }
 
+    /// The extracted directory of the layer `diff_id`, written from its `spec` (the layer
+    /// this build just wrote, with the same `epoch`) instead of unpacking its blob when it
+    /// is not there yet. Files taken from other extracted layers are hard-linked when
+    /// their metadata allows (see [`extract_spec`]).
+    pub fn extracted_from_spec(
+        &self,
+        diff_id: &str,
+        spec: &LayerSpec,
+        epoch: Option<i64>,
+    ) -> Result<PathBuf, StoreError> {
+        let hex = digest_hex(diff_id)?;
+        let final_dir = self.layers_dir().join(hex);
+        let diff = final_dir.join("diff");
+        if diff.is_dir() {
+            return Ok(diff);
+        }
+        let _lock = StoreLock::take(&self.layers_dir().join(format!("{hex}.lock")), true)?;
+        if diff.is_dir() {
+            return Ok(diff);
+        }
+        let work = self.tmp_dir().join(temp_name(&format!("layer-{hex}")));
+        let result = (|| {
+            let work_diff = work.join("diff");
+            std::fs::create_dir_all(&work_diff).map_err(io_err(&work_diff))?;
+            extract_spec(spec, &work_diff, epoch, &self.layers_dir()).map_err(|source| {
+                StoreError::Layer {
+                    path: work_diff.clone(),
+                    source,
+                }
+            })?;
+            if final_dir.exists() {
+                remove_tree(&final_dir)?;
+            }
+            std::fs::rename(&work, &final_dir).map_err(io_err(&final_dir))
+        })();
+        if result.is_err() {
+            let _ = remove_tree(&work);
+        }
+        result.map(|()| diff)
+    }
+
+    /// Makes `dir` (an overlay-format directory holding exactly the layer `diff_id`, e.g.
+    /// a RUN's upper dir on the store's filesystem) the layer's extracted directory by
+    /// renaming it, unless the layer is extracted already. `dir` is consumed either way.
+    pub fn adopt_extracted(&self, diff_id: &str, dir: &Path) -> Result<(), StoreError> {
+        let hex = digest_hex(diff_id)?;
+        let final_dir = self.layers_dir().join(hex);
+        if final_dir.join("diff").is_dir() {
+            return Ok(());
+        }
+        let _lock = StoreLock::take(&self.layers_dir().join(format!("{hex}.lock")), true)?;
+        if final_dir.join("diff").is_dir() {
+            return Ok(());
+        }
+        let work = self.tmp_dir().join(temp_name(&format!("layer-{hex}")));
+        std::fs::create_dir_all(&work).map_err(io_err(&work))?;
+        let result = (|| {
+            std::fs::rename(dir, work.join("diff")).map_err(io_err(dir))?;
+            if final_dir.exists() {
+                remove_tree(&final_dir)?;
+            }
+            std::fs::rename(&work, &final_dir).map_err(io_err(&final_dir))
+        })();
+        if result.is_err() {
+            let _ = remove_tree(&work);
+        }
+        result
+    }
+
     /// Writes a layer straight into the store's blobs (see [`write_layer`]).
     pub fn write_layer(
         &self,
@@ -73,6 +146,58 @@ impl Store {
     ) -> Result<LayerBlob, StoreError> {
         let dir = self.blobs_dir();
         write_layer(spec, opts, &dir).map_err(|source| StoreError::Layer { path: dir, source })
+    }
+
+    /// `layer` as a blob compressed the way `opts` says (same diff_id): `layer` itself when
+    /// it already is, else a converted blob, made once and remembered by a cache record
+    /// (so it is pruned like any other) keyed by the diff_id and the compression.
+    pub fn converted(&self, layer: &LayerRef, opts: &LayerOptions) -> Result<LayerRef, StoreError> {
+        if Compression::from_media_type(&layer.media_type) == Some(opts.compression) {
+            return Ok(layer.clone());
+        }
+        let key = {
+            use sha2::Digest;
+            let material = format!(
+                "convert\0{}\0{}\0{:?}",
+                layer.diff_id,
+                opts.compression.media_type(),
+                opts.level
+            );
+            hex::encode(sha2::Sha256::digest(material.as_bytes()))
+        };
+        if let Some(rec) = self.get_record(&key) {
+            if let Some(l) = rec.layers.first().filter(|l| self.has(&l.digest)) {
+                let _ = self.touch(&key);
+                return Ok(l.clone());
+            }
+        }
+        let src = self.path(&layer.digest)?;
+        let dir = self.blobs_dir();
+        let blob = recompress(&src, &layer.media_type, opts, &dir).map_err(|source| {
+            StoreError::Layer {
+                path: src.clone(),
+                source,
+            }
+        })?;
+        if blob.diff_id != layer.diff_id {
+            return Err(StoreError::DigestMismatch {
+                path: src,
+                expected: layer.diff_id.clone(),
+                actual: blob.diff_id,
+            });
+        }
+        let out = LayerRef {
+            digest: blob.digest,
+            diff_id: blob.diff_id,
+            size: blob.size,
+            media_type: blob.media_type,
+        };
+        let record = CacheRecord::new(
+            vec![out.clone()],
+            serde_json::json!({ "converted_from": layer.digest }),
+        );
+        self.put_record(&key, &record)?;
+        Ok(out)
     }
 
     /// Whether the layer `diff_id` is extracted.

@@ -217,6 +217,11 @@ impl Store {
         self.root.join("layers").join("sha256")
     }
 
+    /// Where extracted layers live (`layers/sha256`): files below it never change.
+    pub fn layers_root(&self) -> PathBuf {
+        self.layers_dir()
+    }
+
     pub(crate) fn keys_dir(&self) -> PathBuf {
         self.root.join("keys")
     }
