@@ -131,11 +131,20 @@ impl Sandbox {
 
     /// `kiln ARGS` as `user` (setpriv: no extra process in between), with its own store.
     fn kiln_as(&self, user: &str, home: &Path) -> Command {
+        self.kiln_as_in(user, home, None)
+    }
+
+    /// [`Sandbox::kiln_as`] with `group` as the only supplementary group (instead of the
+    /// user's own), e.g. the group of the Docker socket.
+    fn kiln_as_in(&self, user: &str, home: &Path, group: Option<u32>) -> Command {
         let (uid, gid) = ids(user);
         let mut c = Command::new("setpriv");
         c.arg(format!("--reuid={uid}"))
             .arg(format!("--regid={gid}"))
-            .arg("--init-groups")
+            .arg(match group {
+                Some(g) => format!("--groups={g}"),
+                None => "--init-groups".into(),
+            })
             .arg(&self.kiln)
             .current_dir(self.path())
             .env("HOME", home)
@@ -285,7 +294,19 @@ fn rootless_build_is_identical_to_the_root_build() {
     // Same inputs, same image: rootless and root give the same bytes.
     let (rootless_digest, rootless_layers) = image_layers(&rootless_tar);
     let (root_digest, root_layers) = image_layers(&root_tar);
-    assert_eq!(rootless_layers, root_layers, "layer trees differ");
+    assert_eq!(
+        rootless_layers.len(),
+        root_layers.len(),
+        "layer counts differ"
+    );
+    for (i, (a, b)) in rootless_layers.iter().zip(&root_layers).enumerate() {
+        let only_rootless: Vec<_> = a.iter().filter(|m| !b.contains(m)).collect();
+        let only_root: Vec<_> = b.iter().filter(|m| !a.contains(m)).collect();
+        assert!(
+            a == b,
+            "layer {i} differs: only rootless {only_rootless:?}, only root {only_root:?}"
+        );
+    }
     assert_eq!(rootless_digest, root_digest);
     assert_eq!(
         std::fs::read(&rootless_tar).expect("read"),
@@ -375,6 +396,23 @@ fn rootless_build_is_identical_to_the_root_build() {
         common::sha256_digest(inspected.stdout.as_bytes()),
         rootless_digest
     );
+
+    // `--load` too: the user namespace keeps the supplementary groups, here the group of
+    // the test engine's socket; the engine runs the image.
+    let socket = env.docker_host.trim_start_matches("unix://");
+    let socket_gid = std::fs::metadata(socket).expect("docker socket").gid();
+    let tag = "kiln-rootless-load:test";
+    let (code, _, err) = output(
+        sb.kiln_as_in(&user, &home, Some(socket_gid))
+            .env("DOCKER_HOST", &env.docker_host)
+            .args(["build", "--progress=plain", "--load", "-t", tag])
+            .arg(&ctx),
+    );
+    assert_eq!(code, Some(0), "rootless --load failed:\n{err}");
+    let ran = common::docker(&env, ["run", "--rm", tag, "cat", "/owned", "/from-cache"])
+        .ok("running the loaded image");
+    assert_eq!(ran.stdout, "owned\ncached\n");
+    let _ = common::docker(&env, ["rmi", tag]);
 }
 
 #[test]
