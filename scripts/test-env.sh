@@ -720,6 +720,12 @@ cmd_status() {
     ok=0
     report "OCI layout" "missing"
   fi
+  if id -u "$NOSUBID_USER" >/dev/null 2>&1 && [[ -n "$(subid_line /etc/subuid "$ROOTLESS_USER")" ]]; then
+    report "rootless users" "$ROOTLESS_USER ($(subid_line /etc/subuid "$ROOTLESS_USER")), $NOSUBID_USER (no subordinate ids)"
+  else
+    ok=0
+    report "rootless users" "missing"
+  fi
   if [[ -f $STATE/env.sh ]]; then report env.sh "$STATE/env.sh"; else report env.sh missing; fi
   ((ok)) || return 3
 }
