@@ -24,7 +24,7 @@ PRIVATE_REPO=private/busybox
 TAG=latest
 
 # Debian packages the environment is made of.
-PACKAGES=(docker-registry docker.io qemu-user-static busybox-static skopeo jq apache2-utils python3 tar iproute2 curl)
+PACKAGES=(docker-registry docker.io qemu-user-static busybox-static skopeo jq apache2-utils python3 tar iproute2 curl uidmap)
 # qemu binfmt entries to register (names of /usr/share/binfmts/qemu-NAME).
 BINFMT_ARCHES=(aarch64 arm ppc64le s390x riscv64)
 # Image platform -> Debian architecture of the busybox-static it is made from.
@@ -49,6 +49,13 @@ DOCKERD_MARK="--exec-root $DOCKER_DIR/exec"
 BRIDGE="${KILN_TESTENV_BRIDGE:-kilntest0}"
 BRIDGE_CIDR="${KILN_TESTENV_BRIDGE_CIDR:-10.213.77.1/24}"
 LAYOUT="$STATE/images/busybox-oci"
+# Unprivileged users for the rootless tests: one with subordinate id ranges in
+# /etc/subuid and /etc/subgid (the full user-namespace mapping through uidmap's
+# newuidmap/newgidmap), one without (kiln falls back to a single-id mapping).
+ROOTLESS_USER=kilntest
+ROOTLESS_SUBID_START=1000000
+ROOTLESS_SUBID_COUNT=65536
+NOSUBID_USER=kilnnosub
 LOG_DIR="$STATE/logs"
 
 # ---------------------------------------------------------------------------
@@ -552,7 +559,40 @@ push_image() {
 }
 
 # ---------------------------------------------------------------------------
-# 7. env.sh
+# 7. users for the rootless tests
+
+# subid_line FILE USER: the first line of FILE (/etc/subuid, /etc/subgid) for USER.
+subid_line() { grep -m 1 "^$2:" "$1" 2>/dev/null || true; }
+
+setup_users() {
+  local log="$LOG_DIR/users.log" u f
+  for u in "$ROOTLESS_USER" "$NOSUBID_USER"; do
+    if ! id -u "$u" >/dev/null 2>&1; then
+      say "creating the user $u"
+      run_logged "$log" useradd --create-home --shell /bin/sh --user-group "$u" ||
+        die_with_log "$log" "useradd $u failed"
+    fi
+  done
+  for f in /etc/subuid /etc/subgid; do
+    [[ -e $f ]] || : >"$f"
+    if [[ -z "$(subid_line "$f" "$ROOTLESS_USER")" ]]; then
+      printf '%s:%s:%s\n' "$ROOTLESS_USER" "$ROOTLESS_SUBID_START" "$ROOTLESS_SUBID_COUNT" >>"$f"
+    fi
+    # useradd may have given it ranges (SUB_UID_MIN in login.defs): it must have none.
+    if [[ -n "$(subid_line "$f" "$NOSUBID_USER")" ]]; then
+      sed -i "/^$NOSUBID_USER:/d" "$f"
+    fi
+  done
+  for f in /usr/bin/newuidmap /usr/bin/newgidmap; do
+    [[ -u $f ]] || die "$f is not setuid root (package uidmap)"
+  done
+  if [[ "$(cat /proc/sys/user/max_user_namespaces 2>/dev/null || echo 0)" == 0 ]]; then
+    say "user namespaces are disabled (user.max_user_namespaces=0): the rootless tests will skip"
+  fi
+}
+
+# ---------------------------------------------------------------------------
+# 8. env.sh
 
 # squote VALUE: VALUE as one single-quoted shell word.
 squote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
@@ -575,6 +615,8 @@ write_env() {
     printf 'export KILN_TEST_BASE_LAYOUT=%s\n' "$(squote "$LAYOUT")"
     printf 'export KILN_TEST_DOCKER_HOST=%s\n' "$(squote "unix://$DOCKER_SOCK")"
     printf 'export KILN_TEST_PLATFORMS=%s\n' "$(squote "$platforms")"
+    printf 'export KILN_TEST_ROOTLESS_USER=%s\n' "$(squote "$ROOTLESS_USER")"
+    printf 'export KILN_TEST_NOSUBID_USER=%s\n' "$(squote "$NOSUBID_USER")"
   } >"$tmp"
   mv "$tmp" "$STATE/env.sh"
 }
@@ -597,6 +639,7 @@ cmd_up() {
   setup_binfmt
   start_dockerd
   make_images
+  setup_users
   if ((DOCKERD_FRESH)) || [[ ! -f $DOCKER_DIR/smoke-ok ]]; then
     smoke_docker
     date -u +%FT%TZ >"$DOCKER_DIR/smoke-ok"
@@ -612,6 +655,7 @@ kiln test environment is up ($(elapsed "$t0"))
   base image          127.0.0.1:$REGISTRY_PORT/$BASE_REPO:$TAG  (also 127.0.0.1:$AUTH_REGISTRY_PORT/$PRIVATE_REPO:$TAG)
                       $IMAGE_DIGEST  ${IMAGE_PLATFORMS[*]}
   OCI layout          $LAYOUT
+  rootless users      $ROOTLESS_USER ($(subid_line /etc/subuid "$ROOTLESS_USER")), $NOSUBID_USER (no subordinate ids)
   logs                $LOG_DIR, $STATE/registry-*/registry.log, $DOCKER_DIR/dockerd.log
 Use it:  source $STATE/env.sh
 EOF
@@ -675,6 +719,12 @@ cmd_status() {
   else
     ok=0
     report "OCI layout" "missing"
+  fi
+  if id -u "$NOSUBID_USER" >/dev/null 2>&1 && [[ -n "$(subid_line /etc/subuid "$ROOTLESS_USER")" ]]; then
+    report "rootless users" "$ROOTLESS_USER ($(subid_line /etc/subuid "$ROOTLESS_USER")), $NOSUBID_USER (no subordinate ids)"
+  else
+    ok=0
+    report "rootless users" "missing"
   fi
   if [[ -f $STATE/env.sh ]]; then report env.sh "$STATE/env.sh"; else report env.sh missing; fi
   ((ok)) || return 3

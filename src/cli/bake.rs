@@ -62,6 +62,13 @@ pub struct BakeArgs {
     pub progress: String,
 }
 
+impl BakeArgs {
+    /// Whether this invocation builds (not `--print` / `--list`).
+    pub fn builds(&self) -> bool {
+        !self.print && self.list.is_none()
+    }
+}
+
 pub fn run(args: BakeArgs) -> Result<(), Error> {
     if args.print && args.list.is_some() {
         return Err(usage("--print and --list are mutually exclusive"));

@@ -62,6 +62,14 @@ pub fn run(cmd: BuilderCommand) -> Result<(), Error> {
             println!("Store:         {store}");
             println!("Status:        running");
             println!("Platforms:     {}", platforms());
+            let executor = crate::engine::run::userns::executor();
+            println!("RUN:           {}", executor.describe());
+            if let Some(w) = executor.warning() {
+                println!("RUN warning:   {w}");
+            }
+            if let crate::engine::run::userns::Executor::Unavailable { fix, .. } = &executor {
+                println!("RUN fix:       {fix}");
+            }
             Ok(())
         }
         BuilderCommand::Create { .. } => {

@@ -24,6 +24,14 @@ pub enum CacheCommand {
     },
 }
 
+impl CacheCommand {
+    /// Whether it removes from the store (files a rootless build made may belong to the
+    /// user's subordinate ids: removing them takes the user namespace).
+    pub fn removes(&self) -> bool {
+        matches!(self, CacheCommand::Prune { .. })
+    }
+}
+
 fn store() -> Result<Store, Error> {
     Store::from_env().map_err(|e| Error::Build(Box::new(BuildError::from(e))))
 }

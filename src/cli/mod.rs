@@ -71,7 +71,21 @@ pub enum Command {
 
 /// Runs the CLI: parse, dispatch, render any error, return the exit code.
 pub fn main() -> std::process::ExitCode {
+    // A rootless re-execution enters its user namespace first, while single-threaded.
+    if crate::engine::run::userns::enter_if_child()
+        == crate::engine::run::userns::ChildState::Failed
+    {
+        // The parent knows, and runs the command itself.
+        return ExitCode::Failure.into();
+    }
     let cli = Cli::parse();
+    if needs_user_namespace(&cli.command) {
+        if let crate::engine::run::userns::Reexec::Exited(code) =
+            crate::engine::run::userns::reexec_if_rootless()
+        {
+            return std::process::ExitCode::from(code);
+        }
+    }
     let result = match cli.command {
         Command::SandboxInit => return sandbox::run(),
         Command::Bake(args) => bake::run(*args),
@@ -89,6 +103,18 @@ pub fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => ExitCode::Success.into(),
         Err(err) => report(&err).into(),
+    }
+}
+
+/// Commands that extract layers, run RUN steps or remove what they made: not as root, they
+/// re-execute themselves in a user namespace (rootless, see
+/// [`crate::engine::run::userns`]).
+fn needs_user_namespace(command: &Command) -> bool {
+    match command {
+        Command::Build(_) => true,
+        Command::Bake(args) => args.builds(),
+        Command::Cache(cmd) => cmd.removes(),
+        _ => false,
     }
 }
 

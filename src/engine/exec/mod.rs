@@ -124,6 +124,9 @@ impl Engine {
             req.explicit_platform = explicit;
             plans.push(plan::plan(&df, &req, &mut resolver)?);
         }
+        if let Some(line) = first_run_line(&plans) {
+            run_preflight(&df, line, sink)?;
+        }
         let ids = AtomicU64::new(0);
         let resolver = &resolver;
         let (df, ctx, ids) = (&df, &ctx, &ids);
@@ -221,6 +224,41 @@ fn base_image_layers(plan: &Plan) -> usize {
         }
     }
     0
+}
+
+/// The Dockerfile line of the first RUN step of the plans, if any.
+fn first_run_line(plans: &[Plan]) -> Option<usize> {
+    plans
+        .iter()
+        .flat_map(|p| &p.stages)
+        .flat_map(|s| &s.steps)
+        .find(|s| matches!(s.kind, StepKind::Run(_)))
+        .map(|s| s.line)
+}
+
+/// A build with RUN steps: says which sandbox runs them (root or rootless), or fails
+/// before anything starts when there is none.
+fn run_preflight(
+    df: &crate::dockerfile::Dockerfile,
+    line: usize,
+    sink: &dyn Sink,
+) -> Result<(), BuildError> {
+    match crate::engine::run::preflight() {
+        Ok((note, warning)) => {
+            sink.event(&Event::Info { message: note });
+            if let Some(message) = warning {
+                sink.event(&Event::Warning { message });
+            }
+            Ok(())
+        }
+        Err(e) => {
+            let err = BuildError::step(df, line, e.to_string());
+            Err(match e.hint() {
+                Some(h) => err.with_hint(h),
+                None => err,
+            })
+        }
+    }
 }
 
 /// One platform's execution of a plan.

@@ -162,8 +162,13 @@ impl Run<'_> {
         let work = scratch.path().join("sandbox");
         std::fs::create_dir_all(&work)
             .map_err(|e| BuildError::Other(format!("{}: {e}", work.display())))?;
-        let outcome = run::run(&lower, &spec, &work, &mut out)
-            .map_err(|e| BuildError::step(self.df, line, e.to_string()))?;
+        let outcome = run::run(&lower, &spec, &work, &mut out).map_err(|e| {
+            let err = BuildError::step(self.df, line, e.to_string());
+            match e.hint() {
+                Some(h) => err.with_hint(h),
+                None => err,
+            }
+        })?;
         if !partial.is_empty() {
             tail.push(partial.clone());
         }

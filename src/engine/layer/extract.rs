@@ -17,18 +17,43 @@ use super::read::{open_decompressed, parse_member, Parsed};
 use super::{digest_string, LayerError};
 use crate::engine::fs::{Entry, EntryKind};
 
+/// Who is extracting: what may be created and set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Privilege {
+    /// Real root: everything.
+    Root,
+    /// Root of a user namespace (rootless kiln): owners within the namespace's map, no
+    /// device nodes (whiteouts are fine), no `trusted.*` xattrs.
+    UserNamespace,
+    /// A plain user: files stay the user's, no devices, only `user.*` xattrs.
+    User,
+}
+
+fn privilege() -> Privilege {
+    if !rustix::process::geteuid().is_root() {
+        Privilege::User
+    } else if crate::engine::run::userns::in_user_namespace() {
+        Privilege::UserNamespace
+    } else {
+        Privilege::Root
+    }
+}
+
 /// The xattr marking an opaque directory: `trusted.overlay.opaque` as root, the
-/// `userxattr` form `user.overlay.opaque` otherwise.
+/// `userxattr` form `user.overlay.opaque` otherwise (in a user namespace too, where
+/// overlayfs is mounted with `userxattr`).
 pub fn opaque_xattr_name() -> &'static str {
-    if is_root() {
+    if privilege() == Privilege::Root {
         "trusted.overlay.opaque"
     } else {
         "user.overlay.opaque"
     }
 }
 
-fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
+/// overlayfs's own xattrs are never taken from a layer's content: they would change what
+/// the overlay shows (opaque, redirect, metacopy...).
+fn is_overlay_xattr(name: &str) -> bool {
+    name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.")
 }
 
 struct HashReader<R> {
@@ -70,7 +95,7 @@ pub fn extract_layer_verified(
     let mut x = Extractor {
         root,
         dest: dest.to_path_buf(),
-        root_user: is_root(),
+        privilege: privilege(),
         cached: None,
         dir_times: Vec::new(),
     };
@@ -113,7 +138,7 @@ pub fn extract_spec(
     let mut x = Extractor {
         root,
         dest: dest.to_path_buf(),
-        root_user: is_root(),
+        privilege: privilege(),
         cached: None,
         dir_times: Vec::new(),
     };
@@ -167,7 +192,7 @@ fn errno(e: rustix::io::Errno) -> io::Error {
 struct Extractor {
     root: OwnedFd,
     dest: PathBuf,
-    root_user: bool,
+    privilege: Privilege,
     /// The last parent directory opened, by its path.
     cached: Option<(String, OwnedFd)>,
     /// Directory mtimes, applied at the end (children change them).
@@ -318,7 +343,7 @@ impl Extractor {
                 let dev = rustix::fs::makedev(*major, *minor);
                 match rustix::fs::mknodat(&dir, name.as_str(), ft, mode, dev) {
                     Ok(()) => self.finish_at(&dir, &name, e, true)?,
-                    Err(rustix::io::Errno::PERM) if !self.root_user => {
+                    Err(rustix::io::Errno::PERM) if self.privilege != Privilege::Root => {
                         tracing::warn!("not root: skipping device {path} in a layer");
                     }
                     Err(err) => return Err(self.err(path, errno(err))),
@@ -393,7 +418,7 @@ impl Extractor {
             .map_err(|err| self.err(path, errno(err)))?;
         }
         let full = self.dest.join(path.trim_start_matches('/'));
-        for (k, v) in &e.xattrs {
+        for (k, v) in e.xattrs.iter().filter(|(k, _)| !is_overlay_xattr(k)) {
             let r = rustix::fs::lsetxattr(&full, k.as_str(), v, XattrFlags::empty());
             self.xattr_result(r, path)?;
         }
@@ -415,15 +440,33 @@ impl Extractor {
             None => rustix::fs::fchown(fd, uid, gid),
             Some(n) => rustix::fs::chownat(fd, n, uid, gid, AtFlags::SYMLINK_NOFOLLOW),
         };
-        match r {
-            Ok(()) => Ok(()),
-            Err(rustix::io::Errno::PERM | rustix::io::Errno::INVAL) if !self.root_user => Ok(()),
-            Err(err) => Err(self.err(&e.path, errno(err))),
+        match (r, self.privilege) {
+            (Ok(()), _) => Ok(()),
+            (Err(rustix::io::Errno::PERM | rustix::io::Errno::INVAL), Privilege::User) => Ok(()),
+            // The id has no mapping in this user namespace.
+            (Err(rustix::io::Errno::INVAL), Privilege::UserNamespace) => {
+                Err(self.unmapped_owner(e))
+            }
+            (Err(err), _) => Err(self.err(&e.path, errno(err))),
+        }
+    }
+
+    fn unmapped_owner(&self, e: &Entry) -> LayerError {
+        let map = crate::engine::run::userns::current_mapping();
+        let (what, id) = match map {
+            Some(m) if m.maps_uid(e.uid) => ("gid", e.gid),
+            _ => ("uid", e.uid),
+        };
+        LayerError::UnmappedOwner {
+            entry: e.path.clone(),
+            what,
+            id,
+            map: map.map(|m| m.describe()).unwrap_or_default(),
         }
     }
 
     fn xattrs_fd<Fd: AsFd>(&self, fd: Fd, e: &Entry) -> Result<(), LayerError> {
-        for (k, v) in &e.xattrs {
+        for (k, v) in e.xattrs.iter().filter(|(k, _)| !is_overlay_xattr(k)) {
             let r = rustix::fs::fsetxattr(&fd, k.as_str(), v, XattrFlags::empty());
             self.xattr_result(r, &e.path)?;
         }
@@ -433,7 +476,9 @@ impl Extractor {
     fn xattr_result(&self, r: rustix::io::Result<()>, path: &str) -> Result<(), LayerError> {
         match r {
             Ok(()) => Ok(()),
-            Err(rustix::io::Errno::PERM | rustix::io::Errno::NOTSUP) if !self.root_user => {
+            Err(rustix::io::Errno::PERM | rustix::io::Errno::NOTSUP)
+                if self.privilege != Privilege::Root =>
+            {
                 tracing::warn!("not root: dropping an extended attribute of {path}");
                 Ok(())
             }

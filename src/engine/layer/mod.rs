@@ -147,6 +147,14 @@ pub enum LayerError {
     UnsupportedMediaType(String),
     #[error("refusing to extract {entry}: {reason}")]
     Unsafe { entry: String, reason: String },
+    /// Rootless: the layer has a file owned by an id the user namespace does not map.
+    #[error("{entry} in a layer is owned by {what} {id}, which this rootless user namespace cannot represent (its map: {map}); {}", crate::engine::run::userns::unmapped_hint())]
+    UnmappedOwner {
+        entry: String,
+        what: &'static str,
+        id: u32,
+        map: String,
+    },
     #[error("extracting {entry} to {path}: {source}")]
     Extract {
         entry: String,

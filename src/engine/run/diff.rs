@@ -36,13 +36,13 @@ fn is_whiteout(meta: &std::fs::Metadata) -> bool {
     meta.file_type().is_char_device() && meta.rdev() == 0
 }
 
+/// An opaque directory of the upper dir: the xattr overlayfs itself writes, which is
+/// `trusted.overlay.opaque` as root and `user.overlay.opaque` in a user namespace
+/// (`userxattr`); the other one is ordinary content a RUN may have set.
 fn is_opaque(real: &Path) -> bool {
-    ["trusted.overlay.opaque", "user.overlay.opaque"]
-        .iter()
-        .any(|name| {
-            let mut buf = [0u8; 4];
-            matches!(rustix::fs::lgetxattr(real, *name, &mut buf[..]), Ok(1) if buf[0] == b'y')
-        })
+    let name = crate::engine::layer::opaque_xattr_name();
+    let mut buf = [0u8; 4];
+    matches!(rustix::fs::lgetxattr(real, name, &mut buf[..]), Ok(1) if buf[0] == b'y')
 }
 
 struct Differ<'a> {

@@ -265,6 +265,9 @@ struct ExecPlan {
     argv: Vec<CString>,
     envp: Vec<CString>,
     path_env: String,
+    /// False in a user namespace that denies setgroups (single-id mapping): the command
+    /// keeps the supplementary groups it has.
+    setgroups: bool,
 }
 
 impl ExecPlan {
@@ -299,6 +302,7 @@ impl ExecPlan {
             argv,
             envp,
             path_env,
+            setgroups: super::userns::setgroups_allowed(),
         })
     }
 }
@@ -384,7 +388,7 @@ fn command_child(
     // SAFETY: plain credential syscalls in a single-threaded process; `groups` outlives
     // the call.
     unsafe {
-        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+        if exec.setgroups && libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
             return Err(last("setting supplementary groups"));
         }
         if libc::setgid(spec.gid) != 0 {

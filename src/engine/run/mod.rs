@@ -25,6 +25,13 @@
 //!   starts; [`cancel_all`] kills every running sandbox (for a caller that handles
 //!   Ctrl-C itself).
 //!
+//! Rootless: when kiln is not root, `kiln build`/`kiln bake` first re-execute themselves in
+//! a user namespace ([`userns`]); inside it kiln is uid 0, and the sandbox works as for
+//! root with a few differences: overlayfs is mounted with `userxattr` (the opaque xattr is
+//! `user.overlay.opaque`), device nodes are bind mounts of the host's, a read-only bind
+//! keeps the locked flags of its source, and `setgroups` is skipped where the namespace
+//! denies it.
+//!
 //! Why a re-executed helper rather than a plain `fork`: the caller is a multi-threaded
 //! (tokio) process, where only async-signal-safe calls are allowed between `fork` and
 //! `exec`; the sandbox set-up allocates, reads files and forks again. A fresh process is
@@ -36,6 +43,7 @@ mod mounts;
 mod paths;
 pub mod qemu;
 mod sandbox;
+pub mod userns;
 
 use std::path::{Path, PathBuf};
 
@@ -43,7 +51,7 @@ use serde::{Deserialize, Serialize};
 
 pub use diff::{diff_upper, strip_stubs};
 pub use init::sandbox_init_main;
-pub use sandbox::{cancel_all, check_available, run_with_helper};
+pub use sandbox::{cancel_all, check_available, preflight, run_with_helper};
 
 /// The hidden subcommand the helper binary is started with.
 pub const HELPER_SUBCOMMAND: &str = "__sandbox-init";
@@ -166,6 +174,18 @@ pub enum RunError {
     /// Namespaces / overlayfs are not available to this process.
     #[error("the RUN sandbox is not available here: {0}")]
     Unsupported(String),
+    /// No sandbox for this process at all (not root and no user namespace): why, and
+    /// what fixes it.
+    #[error("RUN needs a sandbox, and this process cannot get one: {reason}")]
+    NoSandbox { reason: String, fix: String },
+    /// A rootless user namespace without this id (single-id mapping, or outside the
+    /// subordinate ranges).
+    #[error("the RUN needs {what} {id}, which this rootless user namespace cannot represent (its map: {map})")]
+    UnmappedId {
+        what: &'static str,
+        id: u32,
+        map: String,
+    },
     /// Reading the upper dir or the lower layers while computing the diff.
     #[error("computing the RUN layer at {path}: {source}")]
     Diff {
@@ -176,6 +196,17 @@ pub enum RunError {
     /// A path in the upper dir escapes it or is not what overlayfs writes.
     #[error("unexpected entry in the RUN layer at {path}: {reason}")]
     UnsafeDiff { path: String, reason: String },
+}
+
+impl RunError {
+    /// What the user can do about it, when there is something.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            RunError::NoSandbox { fix, .. } => Some(fix.clone()),
+            RunError::UnmappedId { .. } => Some(userns::unmapped_hint()),
+            _ => None,
+        }
+    }
 }
 
 /// Runs `spec` over `lower` (extracted layer dirs, top first; may be empty) with the

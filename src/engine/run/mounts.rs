@@ -70,9 +70,33 @@ fn mount_fs(fstype: &str, target: &Path, flags: MountFlags, data: &str) -> io::R
 fn bind(source: &Path, target: &Path, readonly: bool) -> io::Result<()> {
     rustix::mount::mount_bind_recursive(source, target)?;
     if readonly {
-        rustix::mount::mount_remount(target, MountFlags::BIND | MountFlags::RDONLY, "")?;
+        rustix::mount::mount_remount(
+            target,
+            MountFlags::BIND | MountFlags::RDONLY | locked_flags(target),
+            "",
+        )?;
     }
     Ok(())
+}
+
+/// The nosuid/nodev/noexec flags the mount at `path` has: a read-only remount keeps them
+/// (in a user namespace they are locked, and a remount that would drop them fails).
+fn locked_flags(path: &Path) -> MountFlags {
+    use rustix::fs::StatVfsMountFlags as S;
+    let Ok(st) = rustix::fs::statvfs(path) else {
+        return MountFlags::empty();
+    };
+    let mut flags = MountFlags::empty();
+    for (have, keep) in [
+        (S::NOSUID, MountFlags::NOSUID),
+        (S::NODEV, MountFlags::NODEV),
+        (S::NOEXEC, MountFlags::NOEXEC),
+    ] {
+        if st.f_flag.contains(have) {
+            flags |= keep;
+        }
+    }
+    flags
 }
 
 /// Mounts the overlay root at `layout.merged`.
@@ -99,6 +123,13 @@ fn mount_overlay(req: &HelperRequest, layout: &ScratchLayout) -> StepResult<()> 
     // Without metacopy a chmod copies the whole file up (the upper dir must hold the
     // content); without redirect_dir a directory rename copies (BuildKit's differ refuses
     // redirects).
+    // In a user namespace (rootless) overlayfs keeps its whiteouts and opaque markers in
+    // `user.overlay.*` xattrs (Linux 5.11+); the layers were extracted that way too.
+    let base = if super::userns::in_user_namespace() {
+        format!("{base},userxattr")
+    } else {
+        base
+    };
     let full = format!("{base},index=off,redirect_dir=off,metacopy=off");
     let r = mount_fs("overlay", Path::new("merged"), MountFlags::empty(), &full)
         .or_else(|_| mount_fs("overlay", Path::new("merged"), MountFlags::empty(), &base));
@@ -194,7 +225,15 @@ fn setup_dev(merged: &Path, mounted: &mut Vec<PathBuf>) -> StepResult<()> {
                 .and_then(|()| {
                     rustix::fs::chmod(&p, Mode::from_raw_mode(mode)).map_err(io::Error::from)
                 })
-                .and_then(|()| mount_fs(fstype, &p, flags, data)),
+                .and_then(|()| {
+                    mount_fs(fstype, &p, flags, data).or_else(|e| {
+                        match data.strip_suffix(",gid=5") {
+                            // Group 5 (tty) is not mapped in a single-id user namespace.
+                            Some(without_gid) => mount_fs(fstype, &p, flags, without_gid),
+                            None => Err(e),
+                        }
+                    })
+                }),
         )?;
         mounted.push(p);
     }

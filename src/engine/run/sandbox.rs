@@ -202,14 +202,23 @@ fn track(pid: u32, running: bool) {
     }
 }
 
-/// Whether this process can run the sandbox at all: root (rootless RUN with user
-/// namespaces is not implemented yet) and overlayfs. The namespaces themselves are only
-/// known to work once a RUN tried ([`RunError::Unsupported`] then).
+/// Whether this process can run the sandbox at all: root, or root of a user namespace
+/// (rootless kiln re-executes itself into one, see [`super::userns`]), and overlayfs. The
+/// namespaces themselves are only known to work once a RUN tried
+/// ([`RunError::Unsupported`] then).
 pub fn check_available() -> Result<(), RunError> {
-    if !rustix::process::geteuid().is_root() {
-        return Err(RunError::Unsupported(
-            "RUN needs root for now (rootless RUN with user namespaces is not implemented)".into(),
-        ));
+    use super::userns::Executor;
+    match super::userns::executor() {
+        Executor::Root | Executor::UserNamespace { .. } => {}
+        Executor::Rootless { .. } => {
+            return Err(RunError::NoSandbox {
+                reason: "not root, and this process does not run in a user namespace \
+                         (`kiln build` and `kiln bake` re-execute themselves in one)"
+                    .into(),
+                fix: "run the RUN through `kiln build` or `kiln bake`, or as root".into(),
+            })
+        }
+        Executor::Unavailable { reason, fix } => return Err(RunError::NoSandbox { reason, fix }),
     }
     let filesystems = std::fs::read_to_string("/proc/filesystems").unwrap_or_default();
     if !filesystems
@@ -219,6 +228,48 @@ pub fn check_available() -> Result<(), RunError> {
         return Err(RunError::Unsupported(
             "the kernel has no overlayfs (/proc/filesystems)".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Before a build with RUN steps starts: the sandbox this process gets, as one line for
+/// the progress output, and a warning that goes with it (single-id mapping), or why
+/// there is none ([`RunError::NoSandbox`], with the fix).
+pub fn preflight() -> Result<(String, Option<String>), RunError> {
+    check_available()?;
+    let executor = super::userns::executor();
+    Ok((
+        format!("RUN executor: {}", executor.describe()),
+        executor.warning().map(str::to_string),
+    ))
+}
+
+/// In a user namespace, the ids a RUN switches to or gives files must be mapped.
+fn check_ids(spec: &RunSpec) -> Result<(), RunError> {
+    let Some(map) = super::userns::current_mapping() else {
+        return Ok(());
+    };
+    let mut uids = vec![spec.uid];
+    let mut gids = vec![spec.gid];
+    for m in &spec.mounts {
+        if let MountSpec::Secret { uid, gid, .. } | MountSpec::Ssh { uid, gid, .. } = m {
+            uids.push(*uid);
+            gids.push(*gid);
+        }
+    }
+    if super::userns::setgroups_allowed() {
+        gids.extend(&spec.additional_gids);
+    }
+    let unmapped = |what: &'static str, id: u32| RunError::UnmappedId {
+        what,
+        id,
+        map: map.describe(),
+    };
+    if let Some(id) = uids.into_iter().find(|id| !map.maps_uid(*id)) {
+        return Err(unmapped("uid", id));
+    }
+    if let Some(id) = gids.into_iter().find(|id| !map.maps_gid(*id)) {
+        return Err(unmapped("gid", id));
     }
     Ok(())
 }
@@ -251,11 +302,8 @@ pub fn run_with_helper(
 ) -> Result<RunOutcome, RunError> {
     validate(spec)?;
     qemu::can_run(&spec.platform_arch)?;
-    if !rustix::process::geteuid().is_root() {
-        return Err(RunError::Unsupported(
-            "RUN needs root for now (rootless RUN with user namespaces is not implemented)".into(),
-        ));
-    }
+    check_available()?;
+    check_ids(spec)?;
     for l in lower {
         if !l.is_absolute() || !l.is_dir() {
             return Err(RunError::Invalid(format!(
