@@ -9,6 +9,7 @@
 
 mod error;
 mod image;
+mod protect;
 mod resolver;
 mod run_step;
 
@@ -69,11 +70,12 @@ struct StageState {
     created: i64,
 }
 
-/// The embedded engine: a store and a way to fetch base images.
+/// The embedded engine: a store, a way to fetch base images, and the RUN executor.
 pub struct Engine {
     pub store: Store,
     pub puller: Puller,
     stat_cache: StatCache,
+    executor: crate::engine::run::Selected,
 }
 
 impl Engine {
@@ -84,7 +86,18 @@ impl Engine {
             store,
             puller,
             stat_cache,
+            executor: crate::engine::run::Selected::default(),
         }
+    }
+
+    /// The RUN executor to use (the sandbox unless chosen otherwise).
+    pub fn with_executor(mut self, executor: crate::engine::run::Selected) -> Engine {
+        self.executor = executor;
+        self
+    }
+
+    pub fn executor(&self) -> &crate::engine::run::Selected {
+        &self.executor
     }
 
     /// Builds the Dockerfile for every requested platform.
@@ -105,6 +118,8 @@ impl Engine {
             vec![host.clone()]
         };
         let ctx = ContextFs::for_build(&opts.context, &opts.dockerfile)?;
+        self.executor
+            .protect(protect::build_paths(opts, self.store.root()));
         let _lock = self.store.lock_shared()?;
         // Plan every platform first (base images are resolved once), then run the
         // platforms' steps in parallel.
@@ -330,7 +345,7 @@ impl Run<'_> {
         }
         let view = self.view(state)?;
         // A RUN's layer files live in its scratch dir until the layer is written.
-        let mut _scratch: Option<tempfile::TempDir> = None;
+        let mut _scratch: Option<run_step::RunKeep> = None;
         let spec = match &step.kind {
             StepKind::Workdir { path, user } => {
                 let u = users::resolve_run_user(&view, user.as_deref().unwrap_or("0"))
@@ -341,7 +356,7 @@ impl Run<'_> {
             StepKind::Copy(c) => self.copy(c, &view, false, step.line)?,
             StepKind::Add(c) => self.copy(c, &view, true, step.line)?,
             StepKind::Run(r) => {
-                let (layer, scratch) = self.run_step(state, r, platform, step.line, id)?;
+                let (layer, scratch) = self.run_step(state, r, platform, step.line, id, &k)?;
                 _scratch = Some(scratch);
                 layer
             }

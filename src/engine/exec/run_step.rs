@@ -1,5 +1,6 @@
-//! RUN steps: the plan's command, user, environment and mounts turned into a sandbox run
-//! ([`crate::engine::run`]) on the stage's layers; the overlay upper dir becomes the layer.
+//! RUN steps: the plan's command, user, environment and mounts turned into a run by the
+//! engine's executor ([`crate::engine::run::Selected`]: the sandbox, or the unprivileged
+//! executor) on the stage's layers; what the command changed becomes the layer.
 
 use super::{BuildError, Run, StageState};
 use crate::bake::entries::Secret;
@@ -16,6 +17,13 @@ use std::path::{Path, PathBuf};
 
 /// Lines of output shown when a RUN fails.
 const TAIL_LINES: usize = 20;
+
+/// What a RUN's layer files need until the layer is written: the scratch dir and the
+/// executor's hold (the unprivileged executor's lease on `/`).
+pub(super) struct RunKeep {
+    _hold: run::Hold,
+    _scratch: tempfile::TempDir,
+}
 
 impl Run<'_> {
     /// What a RUN's mounts read, for its cache key (secrets and caches excluded).
@@ -41,7 +49,8 @@ impl Run<'_> {
         Ok(material)
     }
 
-    /// Runs a RUN step; returns its layer and the scratch dir the layer's files live in.
+    /// Runs a RUN step (`key`: its cache key); returns its layer and what the layer's
+    /// files need until it is written.
     pub(super) fn run_step(
         &mut self,
         state: &mut StageState,
@@ -49,7 +58,8 @@ impl Run<'_> {
         platform: &Platform,
         line: usize,
         id: u64,
-    ) -> Result<(LayerSpec, tempfile::TempDir), BuildError> {
+        key: &str,
+    ) -> Result<(LayerSpec, RunKeep), BuildError> {
         let view = self.view(state)?;
         let user = users::resolve_run_user(&view, if r.user.is_empty() { "0" } else { &r.user })
             .map_err(|e| BuildError::from_user(self.df, line, e))?;
@@ -151,16 +161,40 @@ impl Run<'_> {
         let work = scratch.path().join("sandbox");
         std::fs::create_dir_all(&work)
             .map_err(|e| BuildError::Other(format!("{}: {e}", work.display())))?;
-        let outcome = run::run(&lower, &spec, &work, &mut out)
-            .map_err(|e| BuildError::step(self.df, line, e.to_string()))?;
+        let executor = self.engine.executor();
+        if let Some(note) = executor.take_note() {
+            self.sink.event(&Event::Info { message: note });
+        }
+        let job = run::Job {
+            spec: &spec,
+            lower: &lower,
+            view: &view,
+            scratch: &work,
+            mount_targets: &targets,
+            parent_key: &state.key,
+            key,
+        };
+        let finished = executor.run(&job, &mut out).map_err(|e| {
+            let hint = e.hint();
+            let err = BuildError::step(self.df, line, e.to_string());
+            match hint {
+                Some(h) => err.with_hint(h),
+                None => err,
+            }
+        })?;
+        for note in &finished.notes {
+            sink.event(&Event::Warning {
+                message: note.clone(),
+            });
+        }
         if !partial.is_empty() {
             tail.push(partial.clone());
         }
-        if outcome.exit_code != 0 {
+        if finished.exit_code != 0 {
             let shown = r.args.join(" ");
             let mut msg = format!(
                 "process \"{shown}\" did not complete successfully: exit code: {}",
-                outcome.exit_code
+                finished.exit_code
             );
             if !tail.is_empty() {
                 msg.push_str("\nlast output:\n");
@@ -168,9 +202,18 @@ impl Run<'_> {
             }
             return Err(BuildError::step(self.df, line, msg));
         }
-        let layer = run::diff_upper(&outcome.upper, &view, &targets)
-            .map_err(|e| BuildError::step(self.df, line, e.to_string()))?;
-        Ok((layer, scratch))
+        let Some(layer) = finished.layer else {
+            return Err(BuildError::Other(
+                "internal: a successful RUN without a layer".into(),
+            ));
+        };
+        Ok((
+            layer,
+            RunKeep {
+                _hold: finished.hold,
+                _scratch: scratch,
+            },
+        ))
     }
 
     fn mount(
