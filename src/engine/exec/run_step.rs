@@ -182,6 +182,12 @@ impl Run<'_> {
                 None => err,
             }
         })?;
+        for l in &finished.log {
+            sink.event(&Event::Log {
+                id,
+                line: l.clone(),
+            });
+        }
         for note in &finished.notes {
             sink.event(&Event::Warning {
                 message: note.clone(),

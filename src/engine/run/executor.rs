@@ -76,6 +76,8 @@ pub struct Finished {
     pub layer: Option<LayerSpec>,
     /// Warnings for the user.
     pub notes: Vec<String>,
+    /// Lines for the step's log (what the executor did besides the command).
+    pub log: Vec<String>,
     pub hold: Hold,
 }
 
@@ -146,6 +148,7 @@ impl Selected {
                     exit_code: outcome.exit_code,
                     layer,
                     notes: Vec::new(),
+                    log: Vec::new(),
                     hold: Hold::default(),
                 })
             }
@@ -155,6 +158,15 @@ impl Selected {
                     exit_code: o.exit_code,
                     layer: o.layer,
                     notes: o.notes,
+                    log: o
+                        .synced
+                        .map(|(w, r)| {
+                            format!(
+                                "unprivileged: / synced to the stage ({w} written, {r} removed)"
+                            )
+                        })
+                        .into_iter()
+                        .collect(),
                     hold: Hold {
                         _lease: Some(o.lease),
                     },

@@ -92,6 +92,8 @@ pub struct InplaceOutcome {
     pub lease: RootLease,
     /// Things the user should know (stage paths that could not be made as they are).
     pub notes: Vec<String>,
+    /// `(written, removed)` when `/` had to be synced to the stage first.
+    pub synced: Option<(usize, usize)>,
 }
 
 /// The unprivileged executor of one kiln process.
@@ -162,16 +164,18 @@ impl InPlace {
         // Until this RUN has finished, nobody knows what `/` holds.
         let held = lease.with(|st| st.holds.take());
         let mut notes = Vec::new();
+        let mut synced = None;
         if held.as_deref() != Some(job.parent_key) {
             let report = sync::sync_root(job.view, root, &ignore)?;
-            tracing::debug!(
-                written = report.written,
-                removed = report.removed,
-                "synced / to the stage"
-            );
+            synced = Some((report.written, report.removed));
             notes = report.notes;
         }
-        let before = snapshot::Snapshot::take(root, &ignore)?;
+        let mut before = snapshot::Snapshot::take(root, &ignore)?;
+        let linked = before.hard_linked();
+        if !linked.is_empty() {
+            sync::break_links(root, &linked)?;
+            before = snapshot::Snapshot::take(root, &ignore)?;
+        }
         let mut mounts = mounts::MountSet::setup(root, &spec.mounts, &ignore, job.scratch)?;
         paths::mkdir_all_in(root, &spec.cwd, 0o755, Some((spec.uid, spec.gid))).map_err(
             |source| InplaceError::Sync {
@@ -203,6 +207,7 @@ impl InPlace {
             layer,
             lease,
             notes,
+            synced,
         })
     }
 }

@@ -24,6 +24,7 @@ pub(crate) struct Stat {
     pub size: u64,
     pub mtime: (i64, i64),
     pub ctime: (i64, i64),
+    pub nlink: u64,
 }
 
 impl Stat {
@@ -37,11 +38,16 @@ impl Stat {
             size: m.len(),
             mtime: (m.mtime(), m.mtime_nsec()),
             ctime: (m.ctime(), m.ctime_nsec()),
+            nlink: m.nlink(),
         }
     }
 
     pub fn is_dir(&self) -> bool {
         self.mode & libc::S_IFMT == libc::S_IFDIR
+    }
+
+    pub fn is_file(&self) -> bool {
+        self.mode & libc::S_IFMT == libc::S_IFREG
     }
 }
 
@@ -99,6 +105,18 @@ impl Snapshot {
             }
         }
         Ok(Snapshot { entries })
+    }
+
+    /// Regular files with more than one link (sorted).
+    pub fn hard_linked(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|(_, s)| s.is_file() && s.nlink > 1)
+            .map(|(p, _)| p.clone())
+            .collect();
+        v.sort();
+        v
     }
 
     /// What changed from `self` (before) to `after`.

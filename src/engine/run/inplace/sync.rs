@@ -284,6 +284,43 @@ fn compare(real: &Path, m: &std::fs::Metadata, e: &Entry) -> std::io::Result<Com
     })
 }
 
+/// Gives each of `paths` (regular files with other links) a copy of its own, with the
+/// same content, mode, owner, xattrs and times: the sandbox's overlay breaks a lower
+/// file's links when a RUN writes it, so that a write through one name never changes
+/// another. A previous RUN that made links in `/` would otherwise let it.
+pub(crate) fn break_links(root: &Path, paths: &[String]) -> Result<(), InplaceError> {
+    for (i, path) in paths.iter().enumerate() {
+        let real = root.join(path.trim_start_matches('/'));
+        let m = std::fs::symlink_metadata(&real).map_err(sync_err(path))?;
+        let e = Entry {
+            path: path.clone(),
+            kind: EntryKind::File,
+            mode: m.mode() & 0o7777,
+            uid: m.uid(),
+            gid: m.gid(),
+            mtime: m.mtime(),
+            size: m.len(),
+            content: None,
+            xattrs: content_xattrs(&real),
+        };
+        let tmp = real.with_file_name(format!(".kiln-unlink-{}-{i}", std::process::id()));
+        let made = (|| {
+            std::fs::copy(&real, &tmp)?;
+            set_owner_mode(&tmp, &e, false)?;
+            for (name, value) in &e.xattrs {
+                rustix::fs::lsetxattr(&tmp, name, value, XattrFlags::empty())?;
+            }
+            set_times(&tmp, m.mtime(), m.mtime_nsec(), false)?;
+            std::fs::rename(&tmp, &real)
+        })();
+        if let Err(err) = made {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(sync_err(path)(err));
+        }
+    }
+    Ok(())
+}
+
 /// Owner first (a chown clears setuid bits), then the mode (not on symlinks).
 fn set_owner_mode(real: &Path, e: &Entry, symlink: bool) -> std::io::Result<()> {
     rustix::fs::chownat(
