@@ -43,6 +43,9 @@ struct Item {
     aside: Option<PathBuf>,
 }
 
+/// A directory with its (atime, mtime), each as (seconds, nanoseconds).
+type DirTimes = (PathBuf, (i64, i64), (i64, i64));
+
 /// The emulated mounts of one RUN; [`MountSet::teardown`] (or dropping it) takes them
 /// away.
 #[derive(Debug)]
@@ -50,8 +53,8 @@ pub(crate) struct MountSet {
     root: PathBuf,
     items: Vec<Item>,
     stubs: Vec<PathBuf>,
-    /// Existing ancestor directories of the targets with their (atime, mtime).
-    times: Vec<(PathBuf, (i64, i64), (i64, i64))>,
+    /// Existing ancestor directories of the targets with their times.
+    times: Vec<DirTimes>,
     /// In-root paths of the targets (resolved), for the layer to leave out.
     pub targets: Vec<String>,
     done: bool,
