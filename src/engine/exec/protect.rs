@@ -6,8 +6,8 @@ use crate::engine::plan::NamedContext;
 use std::path::{Path, PathBuf};
 
 /// The store, context, Dockerfile, named local contexts and OCI layouts, secret files,
-/// SSH agent sockets, the Docker config (registry credentials) and a `unix://`
-/// `DOCKER_HOST` socket.
+/// SSH agent sockets, the Docker config (registry credentials), TLS roots named by
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR` and a `unix://` `DOCKER_HOST` socket.
 pub(super) fn build_paths(opts: &BuildOptions, store: &Path) -> Vec<PathBuf> {
     let mut paths = vec![
         store.to_path_buf(),
@@ -35,12 +35,21 @@ pub(super) fn build_paths(opts: &BuildOptions, store: &Path) -> Vec<PathBuf> {
     paths
 }
 
-/// The Docker config directory and a local Docker engine socket.
+/// The Docker config directory, `SSL_CERT_FILE`/`SSL_CERT_DIR` and a local Docker
+/// engine socket.
 pub(crate) fn client_paths() -> Vec<PathBuf> {
     let mut paths = Vec::new();
     match std::env::var_os("DOCKER_CONFIG").filter(|v| !v.is_empty()) {
         Some(dir) => paths.push(PathBuf::from(dir)),
         None => paths.extend(std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker"))),
+    }
+    // TLS roots for pushes after the build (read by rustls-native-certs).
+    for var in ["SSL_CERT_FILE", "SSL_CERT_DIR"] {
+        paths.extend(
+            std::env::var_os(var)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
+        );
     }
     if let Some(sock) = std::env::var("DOCKER_HOST")
         .ok()
