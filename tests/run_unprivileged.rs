@@ -551,3 +551,53 @@ fn auto_outside_a_container_refuses_and_names_the_opt_in() {
     );
     assert!(root.join("kiln").exists() && root.join("ctx/Dockerfile").exists());
 }
+
+#[test]
+fn bake_in_a_container_keeps_earlier_targets_outputs() {
+    let env = TestEnv::get();
+    need_docker!(env);
+    let ctx = context(
+        "ARG BASE\nFROM ${BASE}\nARG NAME\nRUN echo \"$NAME\" > /name && rm -rf /results-probe\n",
+    );
+    std::fs::write(
+        ctx.path().join("docker-bake.hcl"),
+        format!(
+            r#"group "default" {{ targets = ["a", "b"] }}
+target "a" {{
+  context = "/ctx"
+  args = {{ BASE = "{base}", NAME = "a" }}
+  output = ["type=oci,dest=/results/a.tar"]
+}}
+target "b" {{
+  context = "/ctx"
+  contexts = {{ first = "target:a" }}
+  args = {{ BASE = "{base}", NAME = "b" }}
+  output = ["type=oci,dest=/results/b.tar"]
+}}
+"#,
+            base = env.base_image
+        ),
+    )
+    .expect("write");
+    let out = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    // /results is in the container's own root filesystem, not a mount: target b's RUN
+    // re-syncs `/` to its stage, and a.tar must survive that.
+    let script = "set -e; mkdir /results; cd /ctx; \
+                  kiln bake --progress=plain --executor=unprivileged; \
+                  ls /results; cp /results/a.tar /results/b.tar /out/";
+    let (ok, log) = in_container(&env, ctx.path(), out.path(), home.path(), script);
+    assert!(ok, "{log}");
+    assert!(
+        log.contains("RUN executor: unprivileged (chosen with --executor or KILN_EXECUTOR)"),
+        "{log}"
+    );
+    assert_eq!(
+        file_in_image(&out.path().join("a.tar"), "/name").as_deref(),
+        Some("a\n")
+    );
+    assert_eq!(
+        file_in_image(&out.path().join("b.tar"), "/name").as_deref(),
+        Some("b\n")
+    );
+}
