@@ -601,3 +601,60 @@ target "b" {{
         Some("b\n")
     );
 }
+
+#[test]
+fn platforms_take_turns_on_the_root_and_foreign_ones_run_through_qemu() {
+    let env = TestEnv::get();
+    need_docker!(env);
+    let ctx = context("ARG BASE\nFROM ${BASE}\nRUN uname -m > /arch\n");
+    let out = tempfile::tempdir().expect("tempdir");
+    let home = tempfile::tempdir().expect("tempdir");
+    let script = format!(
+        "kiln build --progress=plain --build-arg BASE={} --platform linux/arm64,linux/amd64 \
+         -o type=oci,dest=/out/img.tar /ctx",
+        env.base_image
+    );
+    let (ok, log) = in_container(&env, ctx.path(), out.path(), home.path(), &script);
+    assert!(ok, "{log}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let st = Command::new("tar")
+        .arg("-xf")
+        .arg(out.path().join("img.tar"))
+        .arg("-C")
+        .arg(dir.path())
+        .status()
+        .expect("tar runs");
+    assert!(st.success());
+    let blob = |d: &str| {
+        dir.path()
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let json = |p: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json")
+    };
+    let index = json(dir.path().join("index.json"));
+    let inner = json(blob(
+        index["manifests"][0]["digest"].as_str().expect("digest"),
+    ));
+    let mut arches = Vec::new();
+    for m in inner["manifests"]
+        .as_array()
+        .expect("an index of two images")
+    {
+        let manifest = json(blob(m["digest"].as_str().expect("digest")));
+        let layers = manifest["layers"].as_array().expect("layers");
+        let last = layers.last().expect("a layer")["digest"]
+            .as_str()
+            .expect("digest");
+        let o = Command::new("tar")
+            .arg("-xzOf")
+            .arg(blob(last))
+            .arg("arch")
+            .output()
+            .expect("tar runs");
+        arches.push(String::from_utf8_lossy(&o.stdout).trim().to_string());
+    }
+    arches.sort();
+    assert_eq!(arches, ["aarch64", "x86_64"], "{log}");
+}

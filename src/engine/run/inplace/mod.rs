@@ -156,7 +156,13 @@ impl InPlace {
         if !rustix::process::geteuid().is_root() {
             return Err(InplaceError::NeedsRoot);
         }
-        qemu::can_run(&spec.platform_arch)?;
+        if let Err(e) = qemu::can_run(&spec.platform_arch) {
+            // A container rarely has binfmt_misc mounted, but the host kernel's handlers
+            // (with the F flag) still apply to it: try, unless the check saw a reason.
+            if std::path::Path::new("/proc/sys/fs/binfmt_misc/status").exists() {
+                return Err(e.into());
+            }
+        }
         let lease = RootLease::take(&self.shared);
         let ignore =
             ignore::IgnoreList::current(&self.protected()).map_err(InplaceError::MountInfo)?;
