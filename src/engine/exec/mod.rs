@@ -344,7 +344,8 @@ impl Run<'_> {
             }
         }
         let view = self.view(state)?;
-        // A RUN's layer files live in its scratch dir until the layer is written.
+        // A RUN's layer files live in its scratch dir (or, with the unprivileged executor,
+        // in `/` under its lease) until the layer is written.
         let mut _scratch: Option<run_step::RunKeep> = None;
         let spec = match &step.kind {
             StepKind::Workdir { path, user } => {
