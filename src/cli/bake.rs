@@ -60,6 +60,15 @@ pub struct BakeArgs {
     /// Set type of progress output (auto, tty, plain, quiet, rawjson)
     #[arg(long, env = crate::progress::ENV_PROGRESS, default_value = "auto")]
     pub progress: String,
+    /// How RUN steps execute: sandbox (namespaces), unprivileged (in this container's own
+    /// root filesystem, for CI containers without namespaces), or auto
+    #[arg(
+        long,
+        env = crate::engine::run::select::ENV_EXECUTOR,
+        default_value = "auto",
+        value_parser = ["auto", "sandbox", "unprivileged"]
+    )]
+    pub executor: String,
 }
 
 impl BakeArgs {
@@ -134,7 +143,15 @@ pub fn run(args: BakeArgs) -> Result<(), Error> {
     let order = bake::graph::build_order(&resolved.targets).map_err(BakeError::Resolve)?;
     let mode: crate::progress::Mode = args.progress.parse().map_err(|m: String| usage(&m))?;
     let sink = crate::progress::sink_for(mode);
-    let engine = embedded_engine()?;
+    let mut protected: Vec<std::path::PathBuf> = Vec::new();
+    for t in resolved.targets.values() {
+        protected.extend(super::build::output_paths(
+            t.output.as_deref().unwrap_or_default(),
+        ));
+    }
+    protected.extend(args.metadata_file.iter().map(std::path::PathBuf::from));
+    let engine =
+        embedded_engine()?.with_executor(super::build::select_executor(&args.executor, protected)?);
     crate::driver::embedded::build_all(&engine, &resolved, &order, sink.as_ref())
         .map_err(|e| Error::Build(Box::new(e)))?;
     Ok(())

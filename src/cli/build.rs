@@ -101,6 +101,15 @@ pub struct BuildArgs {
     /// Set type of progress output (auto, tty, plain, quiet, rawjson)
     #[arg(long, env = crate::progress::ENV_PROGRESS, default_value = "auto")]
     pub progress: String,
+    /// How RUN steps execute: sandbox (namespaces), unprivileged (in this container's own
+    /// root filesystem, for CI containers without namespaces), or auto
+    #[arg(
+        long,
+        env = crate::engine::run::select::ENV_EXECUTOR,
+        default_value = "auto",
+        value_parser = ["auto", "sandbox", "unprivileged"]
+    )]
+    pub executor: String,
     /// Suppress the build output and print the image ID on success
     #[arg(short, long)]
     pub quiet: bool,
@@ -195,7 +204,11 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
     });
     let store = Store::from_env().map_err(engine_err)?;
     let puller = Puller::new(Client::new(ClientConfig::from_env())?).map_err(engine_err)?;
-    let engine = Engine::new(store, puller);
+    let mut protected = output_paths(&outputs);
+    protected.extend(args.iidfile.iter().map(PathBuf::from));
+    protected.extend(args.metadata_file.iter().map(PathBuf::from));
+    let engine =
+        Engine::new(store, puller).with_executor(select_executor(&args.executor, protected)?);
     let mut secrets = Vec::new();
     for s in &args.secrets {
         secrets.push(
@@ -262,6 +275,31 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// Chooses the RUN executor (`--executor` / `KILN_EXECUTOR`) and tells it which paths
+/// the build writes besides the store.
+pub(crate) fn select_executor(
+    choice: &str,
+    protected: Vec<PathBuf>,
+) -> Result<crate::engine::run::Selected, Error> {
+    let choice: crate::engine::run::select::ExecutorChoice =
+        choice.parse().map_err(|message| Error::Usage {
+            message,
+            hint: None,
+        })?;
+    let selected = crate::engine::run::select::select(choice);
+    selected.protect(protected);
+    Ok(selected)
+}
+
+/// The files and directories outputs write (`dest=`).
+pub(crate) fn output_paths(outputs: &[crate::bake::entries::ExportEntry]) -> Vec<PathBuf> {
+    outputs
+        .iter()
+        .filter(|o| !o.dest.is_empty() && o.dest != "-")
+        .map(|o| PathBuf::from(&o.dest))
+        .collect()
 }
 
 fn engine_err(e: impl Into<crate::engine::exec::BuildError>) -> Error {

@@ -34,6 +34,24 @@ fn platforms() -> String {
     p.join(", ")
 }
 
+/// The RUN executor a build would use here (`KILN_EXECUTOR`, default auto) and why.
+fn executor() -> Result<String, Error> {
+    let var = crate::engine::run::select::ENV_EXECUTOR;
+    let choice = std::env::var(var).unwrap_or_default();
+    let choice: crate::engine::run::select::ExecutorChoice =
+        choice.parse().map_err(|e: String| Error::Usage {
+            message: format!("{var}: {e}"),
+            hint: None,
+        })?;
+    let s = crate::engine::run::select::select(choice);
+    Ok(match &s.executor {
+        crate::engine::run::Executor::Unavailable { message, hint } => {
+            format!("none ({message}; {hint})")
+        }
+        _ => format!("{} ({})", s.name(), s.reason),
+    })
+}
+
 pub fn run(cmd: BuilderCommand) -> Result<(), Error> {
     match cmd {
         BuilderCommand::Ls => {
@@ -62,6 +80,7 @@ pub fn run(cmd: BuilderCommand) -> Result<(), Error> {
             println!("Store:         {store}");
             println!("Status:        running");
             println!("Platforms:     {}", platforms());
+            println!("Executor:      {}", executor()?);
             let executor = crate::engine::run::userns::executor();
             println!("RUN:           {}", executor.describe());
             if let Some(w) = executor.warning() {

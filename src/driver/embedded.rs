@@ -28,7 +28,8 @@ pub fn build_all(
     order: &[String],
     sink: &dyn Sink,
 ) -> Result<Vec<TargetResult>, BuildError> {
-    let scratch = tempfile::tempdir()
+    // In the store, which the unprivileged RUN executor leaves alone.
+    let scratch = tempfile::tempdir_in(engine.store.tmp_dir())
         .map_err(|e| BuildError::Other(format!("creating a temporary directory: {e}")))?;
     let mut layouts: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut results = Vec::new();

@@ -9,6 +9,7 @@
 
 mod error;
 mod image;
+mod protect;
 mod resolver;
 mod run_step;
 
@@ -76,11 +77,12 @@ struct StageState {
     created: i64,
 }
 
-/// The embedded engine: a store and a way to fetch base images.
+/// The embedded engine: a store, a way to fetch base images, and the RUN executor.
 pub struct Engine {
     pub store: Store,
     pub puller: Puller,
     stat_cache: StatCache,
+    executor: crate::engine::run::Selected,
 }
 
 impl Engine {
@@ -91,7 +93,18 @@ impl Engine {
             store,
             puller,
             stat_cache,
+            executor: crate::engine::run::Selected::default(),
         }
+    }
+
+    /// The RUN executor to use (the sandbox unless chosen otherwise).
+    pub fn with_executor(mut self, executor: crate::engine::run::Selected) -> Engine {
+        self.executor = executor;
+        self
+    }
+
+    pub fn executor(&self) -> &crate::engine::run::Selected {
+        &self.executor
     }
 
     /// Builds the Dockerfile for every requested platform.
@@ -112,6 +125,8 @@ impl Engine {
             vec![host.clone()]
         };
         let ctx = ContextFs::for_build(&opts.context, &opts.dockerfile)?;
+        self.executor
+            .protect(protect::build_paths(opts, self.store.root()));
         let _lock = self.store.lock_shared()?;
         // Plan every platform first (base images are resolved once), then run the
         // platforms' steps in parallel.
@@ -125,7 +140,13 @@ impl Engine {
             plans.push(plan::plan(&df, &req, &mut resolver)?);
         }
         if let Some(line) = first_run_line(&plans) {
-            run_preflight(&df, line, sink)?;
+            // The unprivileged executor says what it is at the first RUN itself.
+            if matches!(
+                self.executor.executor,
+                crate::engine::run::Executor::Sandbox
+            ) {
+                run_preflight(&df, line, sink, &self.executor)?;
+            }
         }
         let ids = AtomicU64::new(0);
         let resolver = &resolver;
@@ -242,10 +263,16 @@ fn run_preflight(
     df: &crate::dockerfile::Dockerfile,
     line: usize,
     sink: &dyn Sink,
+    selected: &crate::engine::run::Selected,
 ) -> Result<(), BuildError> {
     match crate::engine::run::preflight() {
         Ok((note, warning)) => {
-            sink.event(&Event::Info { message: note });
+            // One line says both which executor and which sandbox.
+            let message = match selected.take_note() {
+                Some(_) => format!("{note} ({})", selected.reason),
+                None => note,
+            };
+            sink.event(&Event::Info { message });
             if let Some(message) = warning {
                 sink.event(&Event::Warning { message });
             }
@@ -455,7 +482,8 @@ impl Run<'_> {
             }
         }
         let view = self.view(state)?;
-        // A RUN's layer files live in its scratch dir until the layer is written.
+        // A RUN's layer files live in its scratch dir (or, with the unprivileged executor,
+        // in `/` under its lease) until the layer is written.
         let mut run_layer: Option<run_step::RunLayer> = None;
         let spec = match &step.kind {
             StepKind::Workdir { path, user } => {
@@ -467,7 +495,7 @@ impl Run<'_> {
             StepKind::Copy(c) => self.copy(c, &view, false, step.line)?,
             StepKind::Add(c) => self.copy(c, &view, true, step.line)?,
             StepKind::Run(r) => {
-                let mut made = self.run_step(state, r, platform, step.line, id)?;
+                let mut made = self.run_step(state, r, platform, step.line, id, &k)?;
                 let spec = std::mem::take(&mut made.spec);
                 run_layer = Some(made);
                 spec

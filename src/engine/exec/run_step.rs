@@ -1,5 +1,6 @@
-//! RUN steps: the plan's command, user, environment and mounts turned into a sandbox run
-//! ([`crate::engine::run`]) on the stage's layers; the overlay upper dir becomes the layer.
+//! RUN steps: the plan's command, user, environment and mounts turned into a run by the
+//! engine's executor ([`crate::engine::run::Selected`]: the sandbox, or the unprivileged
+//! executor) on the stage's layers; what the command changed becomes the layer.
 
 use super::{BuildError, Run, StageState};
 use crate::bake::entries::Secret;
@@ -17,15 +18,16 @@ use std::path::{Path, PathBuf};
 /// Lines of output shown when a RUN fails.
 const TAIL_LINES: usize = 20;
 
-/// What a RUN made: its layer, and the scratch dir its files live in until the layer is
-/// written.
+/// What a RUN made: its layer, and what the layer's files need until it is written (the
+/// scratch dir, the unprivileged executor's lease on `/`).
 pub(super) struct RunLayer {
     pub spec: LayerSpec,
-    pub _scratch: tempfile::TempDir,
-    /// The overlay upper dir, with the mount stubs that are not part of the layer already
-    /// removed: an exact overlay-format view of the layer, so the store can keep it as the
-    /// layer's extracted directory instead of unpacking the blob again.
+    /// The overlay upper dir (sandbox only), with the mount stubs that are not part of
+    /// the layer already removed: an exact overlay-format view of the layer, so the store
+    /// can keep it as the layer's extracted directory instead of unpacking the blob again.
     pub upper: Option<PathBuf>,
+    _hold: run::Hold,
+    _scratch: tempfile::TempDir,
 }
 
 impl Run<'_> {
@@ -52,7 +54,8 @@ impl Run<'_> {
         Ok(material)
     }
 
-    /// Runs a RUN step; returns its layer and the scratch dir the layer's files live in.
+    /// Runs a RUN step (`key`: its cache key); returns its layer and what the layer's
+    /// files need until it is written.
     pub(super) fn run_step(
         &mut self,
         state: &mut StageState,
@@ -60,6 +63,7 @@ impl Run<'_> {
         platform: &Platform,
         line: usize,
         id: u64,
+        key: &str,
     ) -> Result<RunLayer, BuildError> {
         let view = self.view(state)?;
         let user = users::resolve_run_user(&view, if r.user.is_empty() { "0" } else { &r.user })
@@ -162,21 +166,46 @@ impl Run<'_> {
         let work = scratch.path().join("sandbox");
         std::fs::create_dir_all(&work)
             .map_err(|e| BuildError::Other(format!("{}: {e}", work.display())))?;
-        let outcome = run::run(&lower, &spec, &work, &mut out).map_err(|e| {
+        let executor = self.engine.executor();
+        if let Some(note) = executor.take_note() {
+            self.sink.event(&Event::Info { message: note });
+        }
+        let job = run::Job {
+            spec: &spec,
+            lower: &lower,
+            view: &view,
+            scratch: &work,
+            mount_targets: &targets,
+            parent_key: &state.key,
+            key,
+        };
+        let finished = executor.run(&job, &mut out).map_err(|e| {
+            let hint = e.hint();
             let err = BuildError::step(self.df, line, e.to_string());
-            match e.hint() {
+            match hint {
                 Some(h) => err.with_hint(h),
                 None => err,
             }
         })?;
+        for l in &finished.log {
+            sink.event(&Event::Log {
+                id,
+                line: l.clone(),
+            });
+        }
+        for note in &finished.notes {
+            sink.event(&Event::Warning {
+                message: note.clone(),
+            });
+        }
         if !partial.is_empty() {
             tail.push(partial.clone());
         }
-        if outcome.exit_code != 0 {
+        if finished.exit_code != 0 {
             let shown = r.args.join(" ");
             let mut msg = format!(
                 "process \"{shown}\" did not complete successfully: exit code: {}",
-                outcome.exit_code
+                finished.exit_code
             );
             if !tail.is_empty() {
                 msg.push_str("\nlast output:\n");
@@ -184,15 +213,16 @@ impl Run<'_> {
             }
             return Err(BuildError::step(self.df, line, msg));
         }
-        let layer = run::diff_upper(&outcome.upper, &view, &targets)
-            .map_err(|e| BuildError::step(self.df, line, e.to_string()))?;
-        let upper = run::strip_stubs(&outcome.upper, &view, &targets)
-            .ok()
-            .map(|()| outcome.upper.clone());
+        let Some(layer) = finished.layer else {
+            return Err(BuildError::Other(
+                "internal: a successful RUN without a layer".into(),
+            ));
+        };
         Ok(RunLayer {
             spec: layer,
+            upper: finished.upper,
+            _hold: finished.hold,
             _scratch: scratch,
-            upper,
         })
     }
 

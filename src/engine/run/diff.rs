@@ -185,14 +185,22 @@ impl Differ<'_> {
 
 /// An upper dir entry as it goes into the layer: like containerd's change writer, only
 /// the `security.capability` xattr is kept.
-fn layer_entry(real: &Path, path: &str, meta: &std::fs::Metadata) -> Result<Entry, RunError> {
+pub(crate) fn layer_entry(
+    real: &Path,
+    path: &str,
+    meta: &std::fs::Metadata,
+) -> Result<Entry, RunError> {
     let mut e = entry_from_disk(real, path, meta).map_err(diff_err(path))?;
     e.xattrs.retain(|k, _| k == CAPABILITY);
     Ok(e)
 }
 
 /// BuildKit's `sameDirent`: is the upper entry unchanged from the lower one?
-fn same(lower: &Entry, upper: &Entry, umeta: &std::fs::Metadata) -> std::io::Result<bool> {
+pub(crate) fn same(
+    lower: &Entry,
+    upper: &Entry,
+    umeta: &std::fs::Metadata,
+) -> std::io::Result<bool> {
     let same_type = match (&lower.kind, &upper.kind) {
         (EntryKind::Dir | EntryKind::OpaqueDir, EntryKind::Dir) => true,
         (EntryKind::File, EntryKind::File) => true,
@@ -362,6 +370,23 @@ pub fn diff_upper(
     };
     d.walk("/", false)?;
     d.finish()
+}
+
+/// The layer of entries recorded by another differ (each non-directory with other links
+/// paired with its (dev, inode)), their parents read under `root`: the unprivileged
+/// executor ([`super::inplace`], whose `root` is `/`) shares these conventions.
+pub(crate) fn finish_layer(
+    root: &Path,
+    lower: &dyn FsView,
+    recorded: Vec<(Entry, Option<(u64, u64)>)>,
+) -> Result<LayerSpec, RunError> {
+    Differ {
+        upper: root,
+        lower,
+        ignored: BTreeSet::new(),
+        recorded,
+    }
+    .finish()
 }
 
 #[cfg(test)]

@@ -44,12 +44,17 @@ mod paths;
 pub mod qemu;
 mod sandbox;
 pub mod userns;
+// The pluggable executor: the sandbox above or the unprivileged one (no namespaces).
+mod executor;
+pub mod inplace;
+pub mod select;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 pub use diff::{diff_upper, strip_stubs};
+pub use executor::{Executor, ExecutorError, Finished, Hold, Job, Selected};
 pub use init::sandbox_init_main;
 pub use sandbox::{cancel_all, check_available, preflight, run_with_helper};
 
