@@ -192,8 +192,16 @@ pub fn read_oci_tar(tar_path: &Path, dest: &Path) -> Result<Layout, OciError> {
 
 /// The tags for one platform's image of a docker archive (see the module docs).
 pub fn docker_tags(tags: &[String], platform: &Platform, multi: bool) -> Vec<String> {
+    // `docker load` wants `name:tag` (as buildx writes them: familiar, `:latest` added).
+    let tags: Vec<String> = tags
+        .iter()
+        .map(|t| match super::reference::Reference::parse(t) {
+            Ok(r) if r.digest().is_none() => r.with_default_tag().familiar(),
+            _ => t.clone(),
+        })
+        .collect();
     if !multi {
-        return tags.to_vec();
+        return tags;
     }
     let mut suffix = format!("-{}-{}", platform.os, platform.architecture);
     if !platform.variant.is_empty() {

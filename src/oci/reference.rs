@@ -252,6 +252,13 @@ impl Reference {
         }
     }
 
+    /// Docker's short form (`FamiliarString`): without `docker.io/` and `library/`.
+    pub fn familiar(&self) -> String {
+        let full = self.to_string();
+        let short = full.strip_prefix("docker.io/").unwrap_or(&full);
+        short.strip_prefix("library/").unwrap_or(short).to_string()
+    }
+
     /// What to ask the registry for: the digest if there is one, else the tag (`latest`).
     pub fn target(&self) -> String {
         match (&self.digest, &self.tag) {
@@ -288,6 +295,15 @@ mod tests {
 
     fn norm(s: &str) -> String {
         Reference::parse(s).unwrap().with_default_tag().to_string()
+    }
+
+    #[test]
+    fn familiar_form() {
+        let f = |s: &str| Reference::parse(s).unwrap().with_default_tag().familiar();
+        assert_eq!(f("alpine"), "alpine:latest");
+        assert_eq!(f("user/app"), "user/app:latest");
+        assert_eq!(f("docker.io/library/alpine:3"), "alpine:3");
+        assert_eq!(f("127.0.0.1:5000/x/y:1"), "127.0.0.1:5000/x/y:1");
     }
 
     #[test]
