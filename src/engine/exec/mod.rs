@@ -301,10 +301,20 @@ struct Run<'a> {
     next_id: &'a AtomicU64,
     /// ADD <url> downloads, by URL (fetched once per build).
     downloads: HashMap<String, InlineSource>,
-    /// Layers this build wrote whose files all come from extracted layers or memory, by
-    /// diff_id: if a later step needs them unpacked, they are written from the spec
-    /// (hard-linking what they can) instead of from the blob.
-    fresh: HashMap<String, LayerSpec>,
+    /// Layers this build wrote (COPY, ADD, WORKDIR), by diff_id: later steps look at them
+    /// through their spec instead of unpacking them, and a RUN that needs them unpacked
+    /// gets them written from the spec (hard-linking what it can) when all their files come
+    /// from extracted layers or memory.
+    fresh: HashMap<String, Fresh>,
+}
+
+/// A layer this build wrote, see [`Run::fresh`].
+struct Fresh {
+    spec: LayerSpec,
+    view: std::sync::Arc<crate::engine::layered_fs::SpecLayer>,
+    /// Every file comes from an extracted layer or memory (not the build context, which
+    /// may change after the blob was written).
+    linkable: bool,
 }
 
 impl Run<'_> {
@@ -436,16 +446,36 @@ impl Run<'_> {
             let l = &state.layers[state.dirs.len()];
             let store = &self.engine.store;
             let dir = match self.fresh.get(&l.diff_id) {
-                Some(spec) if !store.is_extracted(&l.diff_id) => store.extracted_from_spec(
-                    &l.diff_id,
-                    spec,
-                    self.opts.layer.source_date_epoch,
-                )?,
+                Some(f) if f.linkable && !store.is_extracted(&l.diff_id) => store
+                    .extracted_from_spec(&l.diff_id, &f.spec, self.opts.layer.source_date_epoch)?,
                 _ => store.extracted(&l.digest, &l.diff_id, &l.media_type)?,
             };
             state.dirs.push(dir);
         }
         Ok(LayeredFs::new(state.dirs.iter().rev().cloned().collect()))
+    }
+
+    /// A read view of a stage state's filesystem that unpacks nothing this build wrote:
+    /// such layers are seen through their specs (for COPY destinations, `COPY --from`
+    /// sources, user lookups). RUN needs [`Run::view`].
+    fn view_lazy(&self, state: &StageState) -> Result<LayeredFs, BuildError> {
+        use crate::engine::layered_fs::ViewLayer;
+        let store = &self.engine.store;
+        let mut layers = Vec::with_capacity(state.layers.len());
+        for (i, l) in state.layers.iter().enumerate() {
+            let layer = match (state.dirs.get(i), self.fresh.get(&l.diff_id)) {
+                (Some(d), _) => ViewLayer::Dir(d.clone()),
+                (None, Some(f)) if !store.is_extracted(&l.diff_id) => {
+                    ViewLayer::Spec(f.view.clone())
+                }
+                (None, _) => {
+                    ViewLayer::Dir(store.extracted(&l.digest, &l.diff_id, &l.media_type)?)
+                }
+            };
+            layers.push(layer);
+        }
+        layers.reverse();
+        Ok(LayeredFs::with_layers(layers))
     }
 
     /// Runs one step; true when it came from the cache.
@@ -481,7 +511,7 @@ impl Run<'_> {
                 }
             }
         }
-        let view = self.view(state)?;
+        let view = self.view_lazy(state)?;
         // A RUN's layer files live in its scratch dir (or, with the unprivileged executor,
         // in `/` under its lease) until the layer is written.
         let mut run_layer: Option<run_step::RunLayer> = None;
@@ -513,8 +543,20 @@ impl Run<'_> {
                 store.adopt_extracted(&blob.diff_id, upper)?;
             }
         }
-        if run_layer.is_none() && self.fresh_candidate(&spec) {
-            self.fresh.insert(blob.diff_id.clone(), spec);
+        if run_layer.is_none() {
+            let linkable = self.fresh_candidate(&spec);
+            let view = std::sync::Arc::new(crate::engine::layered_fs::SpecLayer::new(
+                &spec,
+                layer_opts.source_date_epoch,
+            ));
+            self.fresh.insert(
+                blob.diff_id.clone(),
+                Fresh {
+                    spec,
+                    view,
+                    linkable,
+                },
+            );
         }
         drop(run_layer);
         let layer = LayerRef {
@@ -663,13 +705,13 @@ impl Run<'_> {
         let src: &dyn FsView = match &c.from {
             CopySource::Context => self.ctx,
             CopySource::Stage(j) => {
-                let mut s = self.stage(*j)?;
-                stage_view = self.view(&mut s)?;
+                let s = self.stage(*j)?;
+                stage_view = self.view_lazy(&s)?;
                 &stage_view
             }
             CopySource::Image(b) => {
-                let mut s = self.image_state(b, "")?;
-                stage_view = self.view(&mut s)?;
+                let s = self.image_state(b, "")?;
+                stage_view = self.view_lazy(&s)?;
                 &stage_view
             }
             CopySource::NamedContext(name) => match self.opts.request.named_contexts.get(name) {
