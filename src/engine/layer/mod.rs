@@ -8,6 +8,7 @@
 //! names, no trailing padding beyond the two zero blocks.
 
 mod extract;
+mod pgzip;
 mod read;
 mod tarhdr;
 mod write;

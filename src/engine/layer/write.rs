@@ -55,7 +55,7 @@ struct Encoder<W: Write> {
 const CHUNK: usize = 128 * 1024;
 
 enum EncoderKind<W: Write> {
-    Gzip(flate2::write::GzEncoder<W>),
+    Gzip(super::pgzip::ParallelGzip<W>),
     Zstd(zstd::stream::write::Encoder<'static, W>),
     Plain(W),
 }
@@ -65,9 +65,7 @@ impl<W: Write> Encoder<W> {
         let kind = match opts.compression {
             Compression::Gzip => {
                 let level = opts.level.unwrap_or(6).clamp(0, 9) as u32;
-                EncoderKind::Gzip(
-                    flate2::GzBuilder::new().write(w, flate2::Compression::new(level)),
-                )
+                EncoderKind::Gzip(super::pgzip::ParallelGzip::new(w, level))
             }
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(w, opts.level.unwrap_or(3))?;
