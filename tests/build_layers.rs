@@ -253,3 +253,42 @@ fn compression_applies_to_new_layers_and_force_compression_to_all() {
     assert!(err.contains("force-compression"), "{err}");
     assert!(!ctx.path().join("x.tar").exists());
 }
+
+/// A `--platform=$BUILDPLATFORM` stage is the same step for every target platform: one
+/// platform builds it, the other takes it from the cache (BuildKit runs it once too).
+#[test]
+fn a_build_platform_stage_runs_once_for_all_target_platforms() {
+    let env = TestEnv::get();
+    let ctx = context(
+        "ARG BASE
+FROM --platform=$BUILDPLATFORM ${BASE} AS gen
+RUN echo generated-once > /g && sleep 1
+FROM ${BASE}
+COPY --from=gen /g /g
+",
+        &[],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let (_, log) = build(
+        home.path(),
+        ctx.path(),
+        &env.base_image,
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-o",
+            "type=oci,dest=multi.tar",
+        ],
+    );
+    let ids: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("RUN /bin/sh -c echo generated-once"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(ids.len(), 2, "one gen RUN per platform:\n{log}");
+    let cached = ids
+        .iter()
+        .filter(|id| log.lines().any(|l| l == format!("{id} CACHED")))
+        .count();
+    assert_eq!(cached, 1, "the second platform's gen RUN is CACHED:\n{log}");
+}

@@ -149,6 +149,7 @@ impl Engine {
             }
         }
         let ids = AtomicU64::new(0);
+        let steps = &SharedSteps::default();
         let resolver = &resolver;
         let (df, ctx, ids) = (&df, &ctx, &ids);
         let results: Vec<Result<ImageBlobs, BuildError>> = std::thread::scope(|scope| {
@@ -166,6 +167,7 @@ impl Engine {
                             sink,
                             states: HashMap::new(),
                             next_id: ids,
+                            steps,
                             downloads: HashMap::new(),
                             fresh: HashMap::new(),
                         };
@@ -288,6 +290,35 @@ fn run_preflight(
     }
 }
 
+/// Steps shared by the platforms of one build: who builds a step key, and which keys
+/// this build has built (usable even with `--no-cache`).
+#[derive(Default)]
+struct SharedSteps {
+    turns: std::sync::Mutex<HashMap<String, std::sync::Arc<std::sync::Mutex<()>>>>,
+    built: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl SharedSteps {
+    fn turn(&self, key: &str) -> std::sync::Arc<std::sync::Mutex<()>> {
+        let mut turns = self.turns.lock().unwrap_or_else(|e| e.into_inner());
+        turns.entry(key.to_string()).or_default().clone()
+    }
+
+    fn built(&self, key: &str) -> bool {
+        self.built
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(key)
+    }
+
+    fn mark_built(&self, key: &str) {
+        self.built
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string());
+    }
+}
+
 /// One platform's execution of a plan.
 struct Run<'a> {
     engine: &'a Engine,
@@ -299,6 +330,7 @@ struct Run<'a> {
     sink: &'a dyn Sink,
     states: HashMap<usize, StageState>,
     next_id: &'a AtomicU64,
+    steps: &'a SharedSteps,
     /// ADD <url> downloads, by URL (fetched once per build).
     downloads: HashMap<String, InlineSource>,
     /// Layers this build wrote (COPY, ADD, WORKDIR), by diff_id: later steps look at them
@@ -478,6 +510,22 @@ impl Run<'_> {
         Ok(LayeredFs::with_layers(layers))
     }
 
+    /// Takes the step `k` from the cache when its record and blobs are there.
+    fn from_cache(&self, state: &mut StageState, k: &str) -> bool {
+        let store = &self.engine.store;
+        let Some(rec) = store.get_record(k) else {
+            return false;
+        };
+        if !rec.layers.iter().all(|l| store.has(&l.digest)) {
+            return false;
+        }
+        let _ = store.touch(k);
+        state.created = state.created.max(rec.created);
+        state.layers.extend(rec.layers);
+        state.key = k.to_string();
+        true
+    }
+
     /// Runs one step; true when it came from the cache.
     fn step(
         &mut self,
@@ -500,16 +548,15 @@ impl Run<'_> {
             }
         }
         let store = &self.engine.store;
-        if !no_cache {
-            if let Some(rec) = store.get_record(&k) {
-                if rec.layers.iter().all(|l| store.has(&l.digest)) {
-                    let _ = store.touch(&k);
-                    state.created = state.created.max(rec.created);
-                    state.layers.extend(rec.layers);
-                    state.key = k;
-                    return Ok(true);
-                }
-            }
+        if (!no_cache || self.steps.built(&k)) && self.from_cache(state, &k) {
+            return Ok(true);
+        }
+        // Platforms building the same step (a `--platform=$BUILDPLATFORM` stage) take
+        // turns: the first builds it, the others find it in the cache.
+        let turn = self.steps.turn(&k);
+        let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
+        if (!no_cache || self.steps.built(&k)) && self.from_cache(state, &k) {
+            return Ok(true);
         }
         let view = self.view_lazy(state)?;
         // A RUN's layer files live in its scratch dir (or, with the unprivileged executor,
@@ -571,6 +618,7 @@ impl Run<'_> {
         );
         state.created = state.created.max(record.created);
         store.put_record(&k, &record)?;
+        self.steps.mark_built(&k);
         state.layers.push(layer);
         state.key = k;
         Ok(false)
