@@ -511,7 +511,7 @@ impl Run<'_> {
     }
 
     /// Takes the step `k` from the cache when its record and blobs are there.
-    fn from_cache(&self, state: &mut StageState, k: &str) -> bool {
+    fn take_cached(&self, state: &mut StageState, k: &str) -> bool {
         let store = &self.engine.store;
         let Some(rec) = store.get_record(k) else {
             return false;
@@ -548,14 +548,14 @@ impl Run<'_> {
             }
         }
         let store = &self.engine.store;
-        if (!no_cache || self.steps.built(&k)) && self.from_cache(state, &k) {
+        if (!no_cache || self.steps.built(&k)) && self.take_cached(state, &k) {
             return Ok(true);
         }
         // Platforms building the same step (a `--platform=$BUILDPLATFORM` stage) take
         // turns: the first builds it, the others find it in the cache.
         let turn = self.steps.turn(&k);
         let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
-        if (!no_cache || self.steps.built(&k)) && self.from_cache(state, &k) {
+        if (!no_cache || self.steps.built(&k)) && self.take_cached(state, &k) {
             return Ok(true);
         }
         let view = self.view_lazy(state)?;
