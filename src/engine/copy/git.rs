@@ -251,11 +251,16 @@ where
     S: AsRef<OsStr>,
 {
     let mut cmd = Command::new("git");
-    cmd.args(["-c", "protocol.file.allow=user", "-c", "advice.detachedHead=false"])
-        .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("LC_ALL", "C")
-        .stdin(Stdio::null());
+    cmd.args([
+        "-c",
+        "protocol.file.allow=user",
+        "-c",
+        "advice.detachedHead=false",
+    ])
+    .args(args)
+    .env("GIT_TERMINAL_PROMPT", "0")
+    .env("LC_ALL", "C")
+    .stdin(Stdio::null());
     if let Some(d) = dir {
         cmd.current_dir(d);
     }
@@ -334,13 +339,17 @@ pub fn resolve(src: &GitSource) -> Result<Resolved, GitError> {
     let peeled = format!("{pattern}^{{}}");
     let out = git(
         None,
-        ["ls-remote", "--", src.remote.as_str(), pattern, peeled.as_str()],
+        [
+            "ls-remote",
+            "--",
+            src.remote.as_str(),
+            pattern,
+            peeled.as_str(),
+        ],
     )?
-    .map_err(|message| {
-        GitError::Unreachable {
-            remote: remote.clone(),
-            message,
-        }
+    .map_err(|message| GitError::Unreachable {
+        remote: remote.clone(),
+        message,
     })?;
     let lines = ls_remote_lines(&out);
     let unknown = || GitError::UnknownRef {
@@ -589,7 +598,11 @@ mod tests {
         let p = |s: &str| parse(s).expect("parses");
         assert_eq!(
             p("https://github.com/moby/buildkit.git#v0.10.1"),
-            src("https://github.com/moby/buildkit.git", Some("v0.10.1"), None)
+            src(
+                "https://github.com/moby/buildkit.git",
+                Some("v0.10.1"),
+                None
+            )
         );
         assert_eq!(
             p("https://h/r.git#main:docs/x"),
@@ -646,9 +659,15 @@ mod tests {
     fn picking_refs() {
         let lines = [
             ("1111111111111111111111111111111111111111", "HEAD"),
-            ("2222222222222222222222222222222222222222", "refs/heads/main"),
+            (
+                "2222222222222222222222222222222222222222",
+                "refs/heads/main",
+            ),
             ("3333333333333333333333333333333333333333", "refs/tags/v1"),
-            ("4444444444444444444444444444444444444444", "refs/tags/v1^{}"),
+            (
+                "4444444444444444444444444444444444444444",
+                "refs/tags/v1^{}",
+            ),
             ("5555555555555555555555555555555555555555", "refs/tags/main"),
         ];
         let r = pick(&lines, "v1").expect("tag");

@@ -26,8 +26,7 @@ pub enum DownloadError {
 /// Whether an ADD source is a URL BuildKit downloads (an `http(s)://…/x.git` URL is a git
 /// repository instead, see [`super::git`]).
 pub fn is_url(source: &str) -> bool {
-    (source.starts_with("http://") || source.starts_with("https://"))
-        && !super::git::is_git(source)
+    (source.starts_with("http://") || source.starts_with("https://")) && !super::git::is_git(source)
 }
 
 /// The file name BuildKit gives a download.

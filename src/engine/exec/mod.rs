@@ -594,8 +594,7 @@ impl Run<'_> {
             .ok_or_else(|| BuildError::Other(format!("internal: {source} is not a git source")))?;
         let resolved = copy::git::resolve(&src).map_err(|e| err(self.df, e))?;
         if let Some(sum) = checksum {
-            copy::git::verify_checksum(&src, &resolved.commit, sum)
-                .map_err(|e| err(self.df, e))?;
+            copy::git::verify_checksum(&src, &resolved.commit, sum).map_err(|e| err(self.df, e))?;
         }
         self.gits
             .insert(source.to_string(), (src.clone(), resolved.clone()));
