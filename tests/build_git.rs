@@ -308,8 +308,9 @@ fn refs_subdirs_modes_and_mtimes() {
     let (home, ctx) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let u = srv.url("repo");
     let df = format!(
-        "FROM scratch\nADD {u} /src\nADD {u}#v1 /tag\nADD {u}#v1a /ann/\nADD {u}#dev:sub /dev\nADD {u}#{one} /sha\nADD --chown=1000:1000 --chmod=700 {u}#main:sub/deep opt\n",
-        one = srv.one
+        "FROM scratch\nADD {u} /src\nADD {u}#v1 /tag\nADD {u}#v1a /ann/\nADD --checksum={dev} {u}#dev:sub /dev\nADD {u}#{one} /sha\nADD --chown=1000:1000 --chmod=700 {u}#main:sub/deep opt\n",
+        one = srv.one,
+        dev = srv.dev
     );
     let b = build(home.path(), ctx.path(), &df);
     assert!(b.ok, "{}", b.stderr);
