@@ -24,7 +24,7 @@ PRIVATE_REPO=private/busybox
 TAG=latest
 
 # Debian packages the environment is made of.
-PACKAGES=(docker-registry docker.io qemu-user-static busybox-static skopeo jq apache2-utils python3 tar iproute2 curl uidmap)
+PACKAGES=(docker-registry docker.io qemu-user-static busybox-static skopeo jq apache2-utils python3 tar iproute2 curl uidmap git)
 # qemu binfmt entries to register (names of /usr/share/binfmts/qemu-NAME).
 BINFMT_ARCHES=(aarch64 arm ppc64le s390x riscv64)
 # Image platform -> Debian architecture of the busybox-static it is made from.

@@ -30,6 +30,7 @@
 
 pub(crate) mod archive;
 mod chmod;
+pub mod git;
 mod glob;
 mod memfs;
 mod tree;

@@ -23,9 +23,10 @@ pub enum DownloadError {
     BadChecksum { value: String },
 }
 
-/// Whether an ADD source is a URL BuildKit downloads.
+/// Whether an ADD source is a URL BuildKit downloads (an `http(s)://…/x.git` URL is a git
+/// repository instead, see [`super::git`]).
 pub fn is_url(source: &str) -> bool {
-    source.starts_with("http://") || source.starts_with("https://")
+    (source.starts_with("http://") || source.starts_with("https://")) && !super::git::is_git(source)
 }
 
 /// The file name BuildKit gives a download.
@@ -159,5 +160,6 @@ mod tests {
         ));
         assert!(verify_checksum("u", b"x", "md5:00").is_err());
         assert!(is_url("https://a/b") && !is_url("a.txt"));
+        assert!(!is_url("https://a/b.git#main"));
     }
 }

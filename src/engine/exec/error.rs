@@ -50,7 +50,8 @@ impl BuildError {
                 .source
                 .lines()
                 .nth(line.saturating_sub(1))
-                .map(str::to_string),
+                // A URL's password never reaches the terminal.
+                .map(crate::engine::copy::git::redact_text),
             message: message.into(),
             hint: None,
         }

@@ -169,6 +169,8 @@ impl Engine {
                             next_id: ids,
                             steps,
                             downloads: HashMap::new(),
+                            gits: HashMap::new(),
+                            checkouts: Vec::new(),
                             fresh: HashMap::new(),
                         };
                         let target = plan.target_stage().map(|s| s.index).ok_or_else(|| {
@@ -333,6 +335,12 @@ struct Run<'a> {
     steps: &'a SharedSteps,
     /// ADD <url> downloads, by URL (fetched once per build).
     downloads: HashMap<String, InlineSource>,
+    /// ADD <git ref> sources resolved to commits, by source (resolved once per build, so
+    /// the cache key and the checkout agree).
+    gits: HashMap<String, (copy::git::GitSource, copy::git::Resolved)>,
+    /// Checkouts of git sources: their files are read when the layer is written, after
+    /// the copy step computed it; removed when the run ends.
+    checkouts: Vec<copy::git::Checkout>,
     /// Layers this build wrote (COPY, ADD, WORKDIR), by diff_id: later steps look at them
     /// through their spec instead of unpacking them, and a RUN that needs them unpacked
     /// gets them written from the spec (hard-linking what it can) when all their files come
@@ -380,11 +388,11 @@ impl Run<'_> {
         let n = st.steps.len();
         for (i, step) in st.steps.iter().enumerate() {
             let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-            let label = format!(
+            let label = copy::git::redact_text(&format!(
                 "[{name} {}/{n}] {}",
                 i + 1,
                 step.created_by.trim_end_matches(" # buildkit")
-            );
+            ));
             self.sink.event(&Event::Started { id, name: label });
             let started = Instant::now();
             let no_cache = self.opts.no_cache || st.no_cache;
@@ -660,8 +668,47 @@ impl Run<'_> {
         Ok(d)
     }
 
+    /// Resolves a git source's ref to a commit (once per build) and checks `--checksum`.
+    fn git_resolve(
+        &mut self,
+        source: &str,
+        checksum: Option<&str>,
+        line: usize,
+    ) -> Result<(copy::git::GitSource, copy::git::Resolved), BuildError> {
+        let err = |df, e: copy::git::GitError| BuildError::step(df, line, e.to_string());
+        if let Some(r) = self.gits.get(source) {
+            return Ok(r.clone());
+        }
+        let src = copy::git::parse(source)
+            .map_err(|e| err(self.df, e))?
+            .ok_or_else(|| BuildError::Other(format!("internal: {source} is not a git source")))?;
+        let resolved = copy::git::resolve(&src).map_err(|e| err(self.df, e))?;
+        if let Some(sum) = checksum {
+            copy::git::verify_checksum(&src, &resolved.commit, sum).map_err(|e| err(self.df, e))?;
+        }
+        self.gits
+            .insert(source.to_string(), (src.clone(), resolved.clone()));
+        Ok((src, resolved))
+    }
+
     fn copy_inputs(&mut self, c: &CopyStep, line: usize) -> Result<String, BuildError> {
         let mut material = String::new();
+        let mut local: Vec<String> = Vec::new();
+        for s in &c.sources {
+            if !copy::git::is_git(s) {
+                local.push(s.clone());
+                continue;
+            }
+            let (src, resolved) = self.git_resolve(s, c.checksum.as_deref(), line)?;
+            // The commit, not the ref: a moved branch rebuilds, an unchanged one hits.
+            material.push_str(&format!(
+                "git\0{}\0{}\0{}\0{}\n",
+                copy::git::redact(&src.remote),
+                resolved.commit,
+                src.subdir.as_deref().unwrap_or(""),
+                c.keep_git_dir
+            ));
+        }
         for s in c.sources.iter().filter(|s| copy::url::is_url(s)) {
             let d = self.download(s, c.checksum.as_deref(), line)?;
             material.push_str(&format!(
@@ -676,7 +723,7 @@ impl Run<'_> {
         }
         match &c.from {
             CopySource::Context => {
-                material.push_str(&digest_sources(self.ctx, &c.sources, &self.engine.stat_cache)?);
+                material.push_str(&digest_sources(self.ctx, &local, &self.engine.stat_cache)?);
             }
             CopySource::Stage(j) => {
                 let s = self.stage(*j)?;
@@ -707,6 +754,9 @@ impl Run<'_> {
         is_add: bool,
         line: usize,
     ) -> Result<LayerSpec, BuildError> {
+        if let Some(s) = c.sources.iter().find(|s| copy::git::is_git(s)) {
+            return self.copy_git(s, c, dest, line);
+        }
         let mut downloaded = Vec::new();
         for s in c.sources.iter().filter(|s| copy::url::is_url(s)) {
             downloaded.push(self.download(s, c.checksum.as_deref(), line)?);
@@ -779,6 +829,52 @@ impl Run<'_> {
             },
         };
         copy::copy_layer(&req, src, dest).map_err(|e| BuildError::from_copy(self.df, line, e))
+    }
+
+    /// `ADD <git ref> <dest>` (the planner makes it the only source): the commit's tree
+    /// (or subdir) copied into `dest` as a directory, owners 0:0 unless `--chown`, every
+    /// mtime the commit time.
+    fn copy_git(
+        &mut self,
+        source: &str,
+        c: &CopyStep,
+        dest: &LayeredFs,
+        line: usize,
+    ) -> Result<LayerSpec, BuildError> {
+        let (src, resolved) = self.git_resolve(source, c.checksum.as_deref(), line)?;
+        let tmp = self.engine.store.tmp_dir();
+        let checkout = copy::git::checkout(&src, &resolved, c.keep_git_dir, &tmp)
+            .map_err(|e| BuildError::step(self.df, line, e.to_string()))?;
+        let chown = match &c.chown {
+            Some(spec) => Some(
+                users::resolve_chown(dest, spec)
+                    .map_err(|e| BuildError::from_user(self.df, line, e))?,
+            ),
+            None => None,
+        };
+        let dest_path = if c.dest.starts_with('/') {
+            c.dest.clone()
+        } else {
+            copy::dest_path("/", &c.dest)
+        };
+        let req = CopyRequest {
+            sources: vec![".".to_string()],
+            inline: Vec::new(),
+            dest: dest_path,
+            chown,
+            chmod: c.chmod.clone(),
+            link: c.link,
+            parents: false,
+            exclude: c.exclude.clone(),
+            from_context: true,
+            is_add: false,
+            mtime_override: Some(checkout.mtime),
+        };
+        let fs = ContextFs::new(&checkout.root, Matcher::default())?;
+        let spec = copy::copy_layer(&req, &fs, dest)
+            .map_err(|e| BuildError::from_copy(self.df, line, e))?;
+        self.checkouts.push(checkout);
+        Ok(spec)
     }
 }
 

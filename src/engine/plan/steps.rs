@@ -59,11 +59,7 @@ fn is_http(src: &str) -> bool {
 }
 
 fn is_git(src: &str) -> bool {
-    if src.starts_with("git@") || src.starts_with("git://") || src.starts_with("ssh://") {
-        return true;
-    }
-    let (base, _) = src.split_once('#').unwrap_or((src, ""));
-    (src.starts_with("http://") || src.starts_with("https://")) && base.ends_with(".git")
+    crate::engine::copy::git::is_git(src)
 }
 
 /// `--chmod`: an octal mode up to 07777 or a symbolic one (`u+x,go=r`).
@@ -318,6 +314,18 @@ impl Dispatcher<'_, '_> {
     }
 
     pub(super) fn add(&mut self, a: Add, cmd: &Command, on_build: bool) -> Result<(), PlanError> {
+        for s in &a.sources {
+            if let Err(e) = crate::engine::copy::git::parse(s) {
+                return Err(self.invalid(e.to_string(), cmd));
+            }
+        }
+        let gits = a.sources.iter().filter(|s| is_git(s)).count();
+        if gits > 0 && (a.sources.len() > 1 || !a.contents.is_empty()) {
+            return Err(self.invalid(
+                "ADD of a git repository takes it as the only source (hint: use one ADD per repository)".into(),
+                cmd,
+            ));
+        }
         if let Some(sum) = &a.checksum {
             if a.sources.len() != 1 {
                 return Err(self.invalid(
