@@ -457,11 +457,20 @@ impl Run<'_> {
         let mut layers = Vec::new();
         for (d, diff_id) in b.layers.iter().zip(diff_ids) {
             let digest = d.digest.to_string();
+            // Platforms of one build that need the same blob take turns fetching it.
+            let turn = self.steps.turn(&format!("blob {digest}"));
+            let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
             if !store.has(&digest) {
                 let pulled = self.resolver.pulled.get(&b.digest).ok_or_else(|| {
                     BuildError::Other(format!("internal: {} was not resolved", b.reference))
                 })?;
-                let tmp = store.tmp_dir().join(format!("pull-{}", d.digest.encoded()));
+                // A name of its own: platforms of one build may fetch the same blob at once.
+                let tmp = store
+                    .tmp_dir()
+                    .join(crate::engine::store::temp_name(&format!(
+                        "pull-{}",
+                        d.digest.encoded()
+                    )));
                 self.engine.puller.fetch_blob(pulled, &d.digest, &tmp)?;
                 store.put_file(&tmp, Some(&digest))?;
             }
