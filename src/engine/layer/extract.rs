@@ -86,19 +86,7 @@ pub fn extract_layer_verified(
         inner: open_decompressed(blob, media_type)?,
         hasher: Sha256::new(),
     };
-    let root = rustix::fs::open(
-        dest,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| LayerError::io(dest, e.into()))?;
-    let mut x = Extractor {
-        root,
-        dest: dest.to_path_buf(),
-        privilege: privilege(),
-        cached: None,
-        dir_times: Vec::new(),
-    };
+    let mut x = Extractor::new(dest)?;
     let tar_err = |source| LayerError::Tar {
         path: blob.to_path_buf(),
         source,
@@ -129,19 +117,7 @@ pub fn extract_spec(
     epoch: Option<i64>,
     link_root: &Path,
 ) -> Result<(), LayerError> {
-    let root = rustix::fs::open(
-        dest,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .map_err(|e| LayerError::io(dest, e.into()))?;
-    let mut x = Extractor {
-        root,
-        dest: dest.to_path_buf(),
-        privilege: privilege(),
-        cached: None,
-        dir_times: Vec::new(),
-    };
+    let mut x = Extractor::new(dest)?;
     for e in &spec.entries {
         if e.path == "/" {
             continue;
@@ -200,6 +176,23 @@ struct Extractor {
 }
 
 impl Extractor {
+    /// An extractor writing into the existing directory `dest`.
+    fn new(dest: &Path) -> Result<Extractor, LayerError> {
+        let root = rustix::fs::open(
+            dest,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| LayerError::io(dest, e.into()))?;
+        Ok(Extractor {
+            root,
+            dest: dest.to_path_buf(),
+            privilege: privilege(),
+            cached: None,
+            dir_times: Vec::new(),
+        })
+    }
+
     fn err(&self, entry: &str, source: io::Error) -> LayerError {
         LayerError::Extract {
             entry: entry.to_string(),

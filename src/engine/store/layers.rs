@@ -23,10 +23,7 @@ impl Store {
         diff_id: &str,
         media_type: &str,
     ) -> Result<PathBuf, StoreError> {
-        let hex = digest_hex(diff_id)?;
-        let final_dir = self.layers_dir().join(hex);
-        let diff = final_dir.join("diff");
-        if diff.is_dir() {
+        if let Some(diff) = self.extracted_dir(diff_id)? {
             return Ok(diff);
         }
         let blob = self.path(blob_digest)?;
@@ -36,15 +33,8 @@ impl Store {
                 path: blob,
             });
         }
-        let _lock = StoreLock::take(&self.layers_dir().join(format!("{hex}.lock")), true)?;
-        if diff.is_dir() {
-            return Ok(diff);
-        }
-        let work = self.tmp_dir().join(temp_name(&format!("layer-{hex}")));
-        let result = (|| {
-            let work_diff = work.join("diff");
-            std::fs::create_dir_all(&work_diff).map_err(io_err(&work_diff))?;
-            let got = extract_layer_verified(&blob, media_type, &work_diff).map_err(|source| {
+        self.fill_layer_dir(diff_id, |work_diff| {
+            let got = extract_layer_verified(&blob, media_type, work_diff).map_err(|source| {
                 StoreError::Layer {
                     path: blob.clone(),
                     source,
@@ -57,16 +47,8 @@ impl Store {
                     actual: got,
                 });
             }
-            if final_dir.exists() {
-                // A leftover without `diff` (should not happen): replace it.
-                remove_tree(&final_dir)?;
-            }
-            std::fs::rename(&work, &final_dir).map_err(io_err(&final_dir))
-        })();
-        if result.is_err() {
-            let _ = remove_tree(&work);
-        }
-        result.map(|()| diff)
+            Ok(())
+        })
     }
 
     /// The extracted directory of the layer `diff_id`, written from its `spec` (the layer
@@ -79,12 +61,51 @@ impl Store {
         spec: &LayerSpec,
         epoch: Option<i64>,
     ) -> Result<PathBuf, StoreError> {
+        if let Some(diff) = self.extracted_dir(diff_id)? {
+            return Ok(diff);
+        }
+        self.fill_layer_dir(diff_id, |work_diff| {
+            extract_spec(spec, work_diff, epoch, &self.layers_dir()).map_err(|source| {
+                StoreError::Layer {
+                    path: work_diff.to_path_buf(),
+                    source,
+                }
+            })
+        })
+    }
+
+    /// Makes `dir` (an overlay-format directory holding exactly the layer `diff_id`, e.g.
+    /// a RUN's upper dir on the store's filesystem) the layer's extracted directory by
+    /// renaming it, unless the layer is extracted already. `dir` is consumed either way.
+    pub fn adopt_extracted(&self, diff_id: &str, dir: &Path) -> Result<(), StoreError> {
+        if self.extracted_dir(diff_id)?.is_some() {
+            return Ok(());
+        }
+        self.fill_layer_dir(diff_id, |work_diff| {
+            std::fs::remove_dir(work_diff).map_err(io_err(work_diff))?;
+            std::fs::rename(dir, work_diff).map_err(io_err(dir))
+        })
+        .map(|_| ())
+    }
+
+    /// `layers/sha256/<hex>/diff` if the layer is extracted.
+    fn extracted_dir(&self, diff_id: &str) -> Result<Option<PathBuf>, StoreError> {
+        let diff = self.layers_dir().join(digest_hex(diff_id)?).join("diff");
+        Ok(diff.is_dir().then_some(diff))
+    }
+
+    /// Makes the extracted directory of `diff_id` with `fill` (given an empty directory in
+    /// `tmp/`), unless another process or thread made it first. Callers serialise on a
+    /// per-layer lock; the directory is renamed into place only when `fill` succeeded, so a
+    /// half-written layer is never visible under its final name.
+    fn fill_layer_dir(
+        &self,
+        diff_id: &str,
+        fill: impl FnOnce(&Path) -> Result<(), StoreError>,
+    ) -> Result<PathBuf, StoreError> {
         let hex = digest_hex(diff_id)?;
         let final_dir = self.layers_dir().join(hex);
         let diff = final_dir.join("diff");
-        if diff.is_dir() {
-            return Ok(diff);
-        }
         let _lock = StoreLock::take(&self.layers_dir().join(format!("{hex}.lock")), true)?;
         if diff.is_dir() {
             return Ok(diff);
@@ -93,13 +114,9 @@ impl Store {
         let result = (|| {
             let work_diff = work.join("diff");
             std::fs::create_dir_all(&work_diff).map_err(io_err(&work_diff))?;
-            extract_spec(spec, &work_diff, epoch, &self.layers_dir()).map_err(|source| {
-                StoreError::Layer {
-                    path: work_diff.clone(),
-                    source,
-                }
-            })?;
+            fill(&work_diff)?;
             if final_dir.exists() {
+                // A leftover without `diff` (should not happen): replace it.
                 remove_tree(&final_dir)?;
             }
             std::fs::rename(&work, &final_dir).map_err(io_err(&final_dir))
@@ -108,34 +125,6 @@ impl Store {
             let _ = remove_tree(&work);
         }
         result.map(|()| diff)
-    }
-
-    /// Makes `dir` (an overlay-format directory holding exactly the layer `diff_id`, e.g.
-    /// a RUN's upper dir on the store's filesystem) the layer's extracted directory by
-    /// renaming it, unless the layer is extracted already. `dir` is consumed either way.
-    pub fn adopt_extracted(&self, diff_id: &str, dir: &Path) -> Result<(), StoreError> {
-        let hex = digest_hex(diff_id)?;
-        let final_dir = self.layers_dir().join(hex);
-        if final_dir.join("diff").is_dir() {
-            return Ok(());
-        }
-        let _lock = StoreLock::take(&self.layers_dir().join(format!("{hex}.lock")), true)?;
-        if final_dir.join("diff").is_dir() {
-            return Ok(());
-        }
-        let work = self.tmp_dir().join(temp_name(&format!("layer-{hex}")));
-        std::fs::create_dir_all(&work).map_err(io_err(&work))?;
-        let result = (|| {
-            std::fs::rename(dir, work.join("diff")).map_err(io_err(dir))?;
-            if final_dir.exists() {
-                remove_tree(&final_dir)?;
-            }
-            std::fs::rename(&work, &final_dir).map_err(io_err(&final_dir))
-        })();
-        if result.is_err() {
-            let _ = remove_tree(&work);
-        }
-        result
     }
 
     /// Writes a layer straight into the store's blobs (see [`write_layer`]).
