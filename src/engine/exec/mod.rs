@@ -375,11 +375,10 @@ impl Run<'_> {
                 }
                 Err(e) => {
                     // A RUN killed by a cancellation is not this build's own failure.
-                    let e = if self.engine.is_cancelled() {
-                        BuildError::Cancelled
-                    } else {
-                        e
-                    };
+                    if self.engine.is_cancelled() {
+                        self.sink.event(&Event::Canceled { id });
+                        return Err(BuildError::Cancelled);
+                    }
                     self.sink.event(&Event::Failed {
                         id,
                         message: e.to_string(),
