@@ -431,9 +431,22 @@ impl Run<'_> {
                 let pulled = self.resolver.pulled.get(&b.digest).ok_or_else(|| {
                     BuildError::Other(format!("internal: {} was not resolved", b.reference))
                 })?;
-                let tmp = store.tmp_dir().join(format!("pull-{}", d.digest.encoded()));
-                self.engine.puller.fetch_blob(pulled, &d.digest, &tmp)?;
-                store.put_file(&tmp, Some(&digest))?;
+                // A name of its own: other builds (bake targets, other kiln processes)
+                // may be fetching the same blob right now.
+                let tmp = store.tmp_dir().join(crate::engine::store::temp_name(&format!(
+                    "pull-{}",
+                    d.digest.encoded()
+                )));
+                let fetched = self
+                    .engine
+                    .puller
+                    .fetch_blob(pulled, &d.digest, &tmp)
+                    .map_err(BuildError::from)
+                    .and_then(|()| Ok(store.put_file(&tmp, Some(&digest))?));
+                if fetched.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                fetched?;
             }
             layers.push(LayerRef {
                 digest,
