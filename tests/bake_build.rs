@@ -155,7 +155,9 @@ target "c" {
         serde_json::from_slice(&std::fs::read(dir.join("meta.json")).expect("metadata file"))
             .expect("JSON");
     for t in ["a", "b", "c"] {
-        let d = meta[t]["containerimage.digest"].as_str().unwrap_or_default();
+        let d = meta[t]["containerimage.digest"]
+            .as_str()
+            .unwrap_or_default();
         assert!(d.starts_with("sha256:"), "{t}: {meta}");
         assert_eq!(meta[t]["containerimage.descriptor"]["digest"], d, "{meta}");
     }

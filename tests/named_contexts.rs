@@ -83,7 +83,10 @@ fn from_a_local_directory_is_one_layer_of_its_files() {
     let list = String::from_utf8_lossy(&list.stdout);
     assert!(list.contains("etc/motd"), "{list}");
     assert!(list.contains("bin/tool"), "{list}");
-    assert!(!list.contains("junk.log"), ".dockerignore of the context: {list}");
+    assert!(
+        !list.contains("junk.log"),
+        ".dockerignore of the context: {list}"
+    );
     for l in list.lines() {
         assert!(l.contains(" 0/0 "), "owner is not 0:0: {l}");
     }
@@ -101,9 +104,16 @@ fn from_a_local_directory_is_one_layer_of_its_files() {
         .arg(format!("oci:{}", oci.path().display()))
         .output()
         .expect("skopeo");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let config: serde_json::Value = serde_json::from_slice(&out.stdout).expect("config");
-    assert_eq!(config["rootfs"]["diff_ids"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        config["rootfs"]["diff_ids"].as_array().map(Vec::len),
+        Some(1)
+    );
     let layered = config["history"]
         .as_array()
         .expect("history")
@@ -117,7 +127,12 @@ fn from_a_local_directory_is_one_layer_of_its_files() {
     let (ok, err) = build(
         home.path(),
         dir,
-        &["--progress=plain", "--build-context", "rootfs=./root", "ctx"],
+        &[
+            "--progress=plain",
+            "--build-context",
+            "rootfs=./root",
+            "ctx",
+        ],
     );
     assert!(ok, "{err}");
     assert!(err.contains("CACHED"), "{err}");
@@ -125,7 +140,12 @@ fn from_a_local_directory_is_one_layer_of_its_files() {
     let (ok, err) = build(
         home.path(),
         dir,
-        &["--progress=plain", "--build-context", "rootfs=./root", "ctx"],
+        &[
+            "--progress=plain",
+            "--build-context",
+            "rootfs=./root",
+            "ctx",
+        ],
     );
     assert!(ok, "{err}");
     assert!(!err.contains("CACHED"), "{err}");
@@ -234,11 +254,20 @@ fn a_target_context_outside_bake_is_a_clear_error() {
     let home = tempfile::tempdir().expect("tempdir");
     let work = tempfile::tempdir().expect("tempdir");
     let dir = work.path();
-    write(dir, "ctx/Dockerfile", "FROM scratch\nCOPY --from=dep /x /x\n");
+    write(
+        dir,
+        "ctx/Dockerfile",
+        "FROM scratch\nCOPY --from=dep /x /x\n",
+    );
     let (ok, err) = build(
         home.path(),
         dir,
-        &["--progress=plain", "--build-context", "dep=target:dep", "ctx"],
+        &[
+            "--progress=plain",
+            "--build-context",
+            "dep=target:dep",
+            "ctx",
+        ],
     );
     assert!(!ok);
     assert!(err.contains("only kiln bake can build"), "{err}");

@@ -186,12 +186,11 @@ fn write_metadata(
             }),
         );
     }
-    let bytes = serde_json::to_vec_pretty(&serde_json::Value::Object(meta)).map_err(|e| {
-        Error::Io {
+    let bytes =
+        serde_json::to_vec_pretty(&serde_json::Value::Object(meta)).map_err(|e| Error::Io {
             context: format!("writing {path}"),
             source: std::io::Error::other(e),
-        }
-    })?;
+        })?;
     std::fs::write(path, bytes).map_err(|source| Error::Io {
         context: format!("writing {path}"),
         source,

@@ -118,8 +118,7 @@ pub fn build_all_with(
                     let t = &resolved.targets[*name];
                     scope.spawn(move || {
                         let target_sink = TargetSink::new(sink, ids, label.then_some(&t.name));
-                        let outcome =
-                            build_one(engine, t, &built, scratch_dir, &target_sink, sink);
+                        let outcome = build_one(engine, t, &built, scratch_dir, &target_sink, sink);
                         let mut g = lock(state);
                         g.running -= 1;
                         match outcome {
@@ -135,9 +134,9 @@ pub fn build_all_with(
                                     g.failed = Some((
                                         t.name.clone(),
                                         match e {
-                                            BuildError::Cancelled => BuildError::Other(
-                                                "cancelled".into(),
-                                            ),
+                                            BuildError::Cancelled => {
+                                                BuildError::Other("cancelled".into())
+                                            }
                                             e => e,
                                         },
                                     ));

@@ -433,10 +433,12 @@ impl Run<'_> {
                 })?;
                 // A name of its own: other builds (bake targets, other kiln processes)
                 // may be fetching the same blob right now.
-                let tmp = store.tmp_dir().join(crate::engine::store::temp_name(&format!(
-                    "pull-{}",
-                    d.digest.encoded()
-                )));
+                let tmp = store
+                    .tmp_dir()
+                    .join(crate::engine::store::temp_name(&format!(
+                        "pull-{}",
+                        d.digest.encoded()
+                    )));
                 let fetched = self
                     .engine
                     .puller
@@ -736,7 +738,11 @@ impl Run<'_> {
         }
         match &c.from {
             CopySource::Context => {
-                material.push_str(&digest_sources(self.ctx, &c.sources, &self.engine.stat_cache)?);
+                material.push_str(&digest_sources(
+                    self.ctx,
+                    &c.sources,
+                    &self.engine.stat_cache,
+                )?);
             }
             CopySource::Stage(j) => {
                 let s = self.stage(*j)?;
