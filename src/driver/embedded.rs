@@ -384,3 +384,61 @@ fn options_for(
         force_compression,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::RecordingSink;
+
+    #[test]
+    fn steps_are_labelled_like_buildx() {
+        assert_eq!(
+            label_step("app", "[build 1/3] RUN make"),
+            "[app build 1/3] RUN make"
+        );
+        assert_eq!(
+            label_step("app", "[context src] load"),
+            "[app context src] load"
+        );
+        assert_eq!(label_step("app", "exporting"), "[app] exporting");
+    }
+
+    #[test]
+    fn step_ids_of_two_targets_never_collide() {
+        let rec = RecordingSink::default();
+        let next = AtomicU64::new(0);
+        let (a, b) = ("a".to_string(), "b".to_string());
+        let sa = TargetSink::new(&rec, &next, Some(&a));
+        let sb = TargetSink::new(&rec, &next, Some(&b));
+        for s in [&sa, &sb] {
+            s.event(&Event::Started {
+                id: 1,
+                name: "[s 1/1] RUN x".into(),
+            });
+        }
+        sb.event(&Event::Done {
+            id: 1,
+            seconds: 0.0,
+        });
+        sa.event(&Event::Canceled { id: 1 });
+        let ev = rec.events();
+        assert_eq!(
+            ev,
+            vec![
+                Event::Started {
+                    id: 1,
+                    name: "[a s 1/1] RUN x".into()
+                },
+                Event::Started {
+                    id: 2,
+                    name: "[b s 1/1] RUN x".into()
+                },
+                Event::Done {
+                    id: 2,
+                    seconds: 0.0
+                },
+                Event::Canceled { id: 1 },
+            ]
+        );
+    }
+}
