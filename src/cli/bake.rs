@@ -152,9 +152,49 @@ pub fn run(args: BakeArgs) -> Result<(), Error> {
     protected.extend(args.metadata_file.iter().map(std::path::PathBuf::from));
     let engine =
         embedded_engine()?.with_executor(super::build::select_executor(&args.executor, protected)?);
-    crate::driver::embedded::build_all(&engine, &resolved, &order, sink.as_ref())
+    let results = crate::driver::embedded::build_all(&engine, &resolved, &order, sink.as_ref())
         .map_err(|e| Error::Build(Box::new(e)))?;
+    if let Some(path) = &args.metadata_file {
+        write_metadata(path, &resolved, &results)?;
+    }
     Ok(())
+}
+
+/// `--metadata-file`: one object per target, keyed by its name, with the fields
+/// `kiln build --metadata-file` writes (as buildx bake does).
+fn write_metadata(
+    path: &str,
+    resolved: &bake::resolve::Resolved,
+    results: &[crate::driver::embedded::TargetResult],
+) -> Result<(), Error> {
+    let mut meta = serde_json::Map::new();
+    for r in results {
+        let Some(desc) = &r.descriptor else {
+            continue;
+        };
+        let tags = resolved
+            .targets
+            .get(&r.name)
+            .and_then(|t| t.tags.clone())
+            .unwrap_or_default();
+        meta.insert(
+            r.name.clone(),
+            serde_json::json!({
+                "containerimage.digest": desc.digest.to_string(),
+                "containerimage.descriptor": desc,
+                "image.name": tags.join(","),
+            }),
+        );
+    }
+    let bytes =
+        serde_json::to_vec_pretty(&serde_json::Value::Object(meta)).map_err(|e| Error::Io {
+            context: format!("writing {path}"),
+            source: std::io::Error::other(e),
+        })?;
+    std::fs::write(path, bytes).map_err(|source| Error::Io {
+        context: format!("writing {path}"),
+        source,
+    })
 }
 
 /// The embedded engine with the store in $KILN_HOME and the registry client.

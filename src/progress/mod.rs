@@ -32,6 +32,8 @@ pub enum Event {
     Done { id: u64, seconds: f64 },
     /// A step failed with this message.
     Failed { id: u64, message: String },
+    /// A step was stopped because another part of the run failed (BuildKit's `CANCELED`).
+    Canceled { id: u64 },
     /// A warning not tied to a step.
     Warning { message: String },
     /// A notice for the user (what was exported where).

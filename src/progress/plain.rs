@@ -28,6 +28,7 @@ pub fn format_event(event: &Event) -> String {
         Event::Cached { id } => format!("#{id} CACHED"),
         Event::Done { id, seconds } => format!("#{id} DONE {seconds:.1}s"),
         Event::Failed { id, message } => format!("#{id} ERROR: {message}"),
+        Event::Canceled { id } => format!("#{id} CANCELED"),
         Event::Warning { message } => format!("WARNING: {message}"),
         Event::Info { message } => format!("=> {message}"),
     }

@@ -95,6 +95,11 @@ impl State {
             let r = self.running.remove(pos);
             let line = match status {
                 "CACHED" => format!("=> CACHED {}", r.name),
+                "CANCELED" => format!(
+                    "=> CANCELED {} {:.1}s",
+                    r.name,
+                    r.started.elapsed().as_secs_f64()
+                ),
                 "ERROR" => format!(
                     "=> ERROR {} {:.1}s",
                     r.name,
@@ -135,6 +140,7 @@ impl Sink for TtySink {
             }
             Event::Cached { id } => s.finish(*id, "CACHED"),
             Event::Done { id, .. } => s.finish(*id, "DONE"),
+            Event::Canceled { id } => s.finish(*id, "CANCELED"),
             Event::Failed { id, message } => {
                 s.finish(*id, "ERROR");
                 let w = s.width;

@@ -33,6 +33,17 @@ pub enum BuildError {
         message: String,
         hint: Option<String>,
     },
+    /// A bake target failed (buildx: `target NAME: ...`).
+    #[error("target {target}: {source}")]
+    Target {
+        target: String,
+        #[source]
+        source: Box<BuildError>,
+    },
+    /// The build was stopped by [`crate::engine::exec::Engine::cancel`] (another bake
+    /// target failed).
+    #[error("cancelled")]
+    Cancelled,
     #[error("{0}")]
     Other(String),
 }
@@ -102,6 +113,11 @@ impl ToDiagnostic for BuildError {
                     Some(h) => d.with_hint(h.clone()),
                     None => d,
                 }
+            }
+            BuildError::Target { target, source } => {
+                let mut d = source.to_diagnostic();
+                d.message = format!("target {target}: {}", d.message);
+                d
             }
             other => Diagnostic::new(other.to_string()),
         }

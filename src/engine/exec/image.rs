@@ -44,6 +44,18 @@ pub fn assemble(
             h.created = Some(created.clone());
         }
     }
+    // Layers no instruction accounts for (a stage FROM a named context that is a
+    // directory): as BuildKit's exporter does, history entries are appended for them so
+    // that the non-empty entries match the layers.
+    let described = img.history.iter().filter(|h| !h.empty_layer).count();
+    for _ in described..layers.len() {
+        img.history.push(crate::oci::image::History {
+            created: Some(created.clone()),
+            created_by: "named context (local directory)".into(),
+            comment: "buildkit.exporter.image.v0".into(),
+            ..Default::default()
+        });
+    }
     let config = to_canonical_json(&img)?;
     let config_desc = Descriptor::new(
         CONFIG_MEDIA_TYPE,

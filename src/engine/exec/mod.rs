@@ -83,6 +83,9 @@ pub struct Engine {
     pub puller: Puller,
     stat_cache: StatCache,
     executor: crate::engine::run::Selected,
+    /// Set by [`Engine::cancel`]: the builds running on this engine stop at their next
+    /// step (and their running RUN steps are killed).
+    cancelled: std::sync::atomic::AtomicBool,
 }
 
 impl Engine {
@@ -94,7 +97,22 @@ impl Engine {
             puller,
             stat_cache,
             executor: crate::engine::run::Selected::default(),
+            cancelled: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Stops every build running on this engine: RUN steps running now are killed, the
+    /// others fail with [`BuildError::Cancelled`] before their next step. Used by
+    /// `kiln bake` when one target fails (buildx's fail-fast). Calling it again kills RUN
+    /// steps that started in the meantime.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+        crate::engine::run::cancel_all();
+    }
+
+    /// Whether [`Engine::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
     }
 
     /// The RUN executor to use (the sandbox unless chosen otherwise).
@@ -373,13 +391,7 @@ impl Run<'_> {
                 key: st.base_key.clone(),
                 ..StageState::default()
             },
-            StageBase::Context(name) => {
-                return Err(BuildError::step(
-                    self.df,
-                    st.line,
-                    format!("FROM a named context ({name}) that is not an image is not available yet in this version"),
-                ))
-            }
+            StageBase::Context(name) => self.context_state(idx, name, &st.base_key, st.line)?,
         };
         let name = st
             .name
@@ -387,6 +399,9 @@ impl Run<'_> {
             .unwrap_or_else(|| format!("stage-{}", st.index));
         let n = st.steps.len();
         for (i, step) in st.steps.iter().enumerate() {
+            if self.engine.is_cancelled() {
+                return Err(BuildError::Cancelled);
+            }
             let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
             let label = copy::git::redact_text(&format!(
                 "[{name} {}/{n}] {}",
@@ -409,6 +424,11 @@ impl Run<'_> {
                     }
                 }
                 Err(e) => {
+                    // A RUN killed by a cancellation is not this build's own failure.
+                    if self.engine.is_cancelled() {
+                        self.sink.event(&Event::Canceled { id });
+                        return Err(BuildError::Cancelled);
+                    }
                     self.sink.event(&Event::Failed {
                         id,
                         message: e.to_string(),
@@ -464,15 +484,24 @@ impl Run<'_> {
                 let pulled = self.resolver.pulled.get(&b.digest).ok_or_else(|| {
                     BuildError::Other(format!("internal: {} was not resolved", b.reference))
                 })?;
-                // A name of its own: platforms of one build may fetch the same blob at once.
+                // A name of its own: other builds (bake targets, other kiln processes)
+                // may be fetching the same blob right now.
                 let tmp = store
                     .tmp_dir()
                     .join(crate::engine::store::temp_name(&format!(
                         "pull-{}",
                         d.digest.encoded()
                     )));
-                self.engine.puller.fetch_blob(pulled, &d.digest, &tmp)?;
-                store.put_file(&tmp, Some(&digest))?;
+                let fetched = self
+                    .engine
+                    .puller
+                    .fetch_blob(pulled, &d.digest, &tmp)
+                    .map_err(BuildError::from)
+                    .and_then(|()| Ok(store.put_file(&tmp, Some(&digest))?));
+                if fetched.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                fetched?;
             }
             layers.push(LayerRef {
                 digest,
@@ -486,6 +515,123 @@ impl Run<'_> {
             dirs: Vec::new(),
             key: key::with_inputs(key, &b.digest),
             created: 0,
+        })
+    }
+
+    /// A named context that is a local directory (`--build-context name=DIR`, bake's
+    /// `contexts = { name = "DIR" }`), with the `.dockerignore` at its root applied as
+    /// BuildKit does.
+    pub(super) fn named_local(&self, name: &str, line: usize) -> Result<ContextFs, BuildError> {
+        match self.opts.request.named_contexts.get(name) {
+            Some(NamedContext::Local(dir)) => {
+                let matcher = Matcher::from_file(&dir.join(".dockerignore")).map_err(|e| {
+                    BuildError::step(self.df, line, format!("named context {name}: {e}"))
+                })?;
+                ContextFs::new(dir, matcher).map_err(|e| {
+                    BuildError::step(self.df, line, format!("named context {name}: {e}"))
+                })
+            }
+            Some(NamedContext::Target(t)) => Err(BuildError::step(
+                self.df,
+                line,
+                format!("named context {name} is the bake target {t:?}, which only kiln bake can build"),
+            )
+            .with_hint(format!(
+                "build it with kiln bake, or pass the image: --build-context {name}=docker-image://REF or oci-layout://DIR"
+            ))),
+            // Images and OCI layouts are resolved by the planner and never get here.
+            other => Err(BuildError::Other(format!(
+                "internal: named context {name} ({other:?}) reached the executor as a directory"
+            ))),
+        }
+    }
+
+    /// A stage `FROM` a named context that is a directory: BuildKit's local source as the
+    /// root filesystem, i.e. one layer holding the directory (owners 0:0, `.dockerignore`
+    /// applied) on scratch. Its key is the base key and the directory's content digest.
+    fn context_state(
+        &mut self,
+        idx: usize,
+        name: &str,
+        base_key: &str,
+        line: usize,
+    ) -> Result<StageState, BuildError> {
+        let fs = self.named_local(name, line)?;
+        let all = [".".to_string()];
+        let k = key::with_inputs(
+            base_key,
+            &format!(
+                "{:x}",
+                sha256(digest_sources(&fs, &all, &self.engine.stat_cache)?.as_bytes())
+            ),
+        );
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        self.sink.event(&Event::Started {
+            id,
+            name: format!("[context {name}] load from {}", fs.root().display()),
+        });
+        let started = Instant::now();
+        let store = &self.engine.store;
+        if !self.opts.no_cache {
+            if let Some(rec) = store.get_record(&k) {
+                if rec.layers.iter().all(|l| store.has(&l.digest)) {
+                    let _ = store.touch(&k);
+                    self.sink.event(&Event::Cached { id });
+                    return Ok(StageState {
+                        created: rec.created,
+                        layers: rec.layers,
+                        dirs: Vec::new(),
+                        key: k,
+                    });
+                }
+            }
+        }
+        let req = CopyRequest {
+            sources: all.to_vec(),
+            inline: Vec::new(),
+            dest: "/".into(),
+            chown: None,
+            chmod: None,
+            link: false,
+            parents: false,
+            exclude: Vec::new(),
+            from_context: true,
+            is_add: false,
+            mtime_override: None,
+        };
+        let made = copy::copy_layer(&req, &fs, &LayeredFs::new(Vec::new()))
+            .map_err(|e| BuildError::from_copy(self.df, line, e))
+            .and_then(|spec| Ok(store.write_layer(&spec, &self.layer_options(idx))?));
+        let blob = match made {
+            Ok(b) => b,
+            Err(e) => {
+                self.sink.event(&Event::Failed {
+                    id,
+                    message: e.to_string(),
+                });
+                return Err(e);
+            }
+        };
+        let layer = LayerRef {
+            digest: blob.digest,
+            diff_id: blob.diff_id,
+            size: blob.size,
+            media_type: blob.media_type,
+        };
+        let record = CacheRecord::new(
+            vec![layer.clone()],
+            serde_json::json!({ "created_by": format!("context {name}") }),
+        );
+        store.put_record(&k, &record)?;
+        self.sink.event(&Event::Done {
+            id,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        Ok(StageState {
+            created: record.created,
+            layers: vec![layer],
+            dirs: Vec::new(),
+            key: k,
         })
     }
 
@@ -559,7 +705,7 @@ impl Run<'_> {
             k = key::with_inputs(&k, &inputs);
         }
         if let StepKind::Run(r) = &step.kind {
-            let inputs = self.run_inputs(r)?;
+            let inputs = self.run_inputs(r, step.line)?;
             if !inputs.is_empty() {
                 k = key::with_inputs(&k, &format!("{:x}", sha256(inputs.as_bytes())));
             }
@@ -739,19 +885,10 @@ impl Run<'_> {
                 material.push_str(&s.key);
             }
             CopySource::Image(b) => material.push_str(&b.digest),
-            CopySource::NamedContext(name) => match self.opts.request.named_contexts.get(name) {
-                Some(NamedContext::Local(dir)) => {
-                    let fs = ContextFs::new(dir, Matcher::default())?;
-                    material.push_str(&digest_sources(&fs, &c.sources, &self.engine.stat_cache)?);
-                }
-                other => {
-                    return Err(BuildError::step(
-                        self.df,
-                        line,
-                        format!("COPY --from the named context {name} ({other:?}) is not available yet in this version"),
-                    ))
-                }
-            },
+            CopySource::NamedContext(name) => {
+                let fs = self.named_local(name, line)?;
+                material.push_str(&digest_sources(&fs, &c.sources, &self.engine.stat_cache)?);
+            }
         }
         Ok(format!("{:x}", sha256(material.as_bytes())))
     }
@@ -821,21 +958,10 @@ impl Run<'_> {
                 stage_view = self.view_lazy(&s)?;
                 &stage_view
             }
-            CopySource::NamedContext(name) => match self.opts.request.named_contexts.get(name) {
-                Some(NamedContext::Local(dir)) => {
-                    named = ContextFs::new(dir, Matcher::default())?;
-                    &named
-                }
-                _ => {
-                    return Err(BuildError::step(
-                        self.df,
-                        line,
-                        format!(
-                        "COPY --from the named context {name} is not available yet in this version"
-                    ),
-                    ))
-                }
-            },
+            CopySource::NamedContext(name) => {
+                named = self.named_local(name, line)?;
+                &named
+            }
         };
         copy::copy_layer(&req, src, dest).map_err(|e| BuildError::from_copy(self.df, line, e))
     }

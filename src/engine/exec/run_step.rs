@@ -32,7 +32,7 @@ pub(super) struct RunLayer {
 
 impl Run<'_> {
     /// What a RUN's mounts read, for its cache key (secrets and caches excluded).
-    pub(super) fn run_inputs(&mut self, r: &RunStep) -> Result<String, BuildError> {
+    pub(super) fn run_inputs(&mut self, r: &RunStep, line: usize) -> Result<String, BuildError> {
         let mut material = String::new();
         for m in &r.mounts {
             if m.mount.kind != MountType::Bind {
@@ -47,7 +47,15 @@ impl Run<'_> {
                 )?),
                 CopySource::Stage(j) => material.push_str(&self.stage(*j)?.key),
                 CopySource::Image(b) => material.push_str(&b.digest),
-                CopySource::NamedContext(n) => material.push_str(n),
+                CopySource::NamedContext(n) => {
+                    let fs = self.named_local(n, line)?;
+                    material.push_str(&format!("named:{n}\0"));
+                    material.push_str(&digest_sources(
+                        &fs,
+                        std::slice::from_ref(&source),
+                        &self.engine.stat_cache,
+                    )?);
+                }
             }
             material.push('\n');
         }
@@ -288,12 +296,21 @@ impl Run<'_> {
                         let v = self.view(&mut s)?;
                         self.materialize(&v, scratch, i)?
                     }
+                    // A local directory: bound read-only as it is (BuildKit's local
+                    // source), or a copy when the RUN may write (its writes are thrown
+                    // away) or when a .dockerignore hides some of its files.
                     CopySource::NamedContext(n) => {
-                        return Err(BuildError::step(
-                            self.df,
-                            line,
-                            format!("RUN --mount=type=bind,from={n} (a named context) is not available yet in this version"),
-                        ))
+                        let fs = self.named_local(n, line)?;
+                        if m.read_only && fs.matcher().is_empty() {
+                            std::fs::canonicalize(fs.root()).map_err(|e| {
+                                BuildError::Other(format!("{}: {e}", fs.root().display()))
+                            })?
+                        } else {
+                            let dir = scratch.join(format!("bind-{i}"));
+                            rootfs::write_dir(&fs, &dir)
+                                .map_err(|e| BuildError::Other(e.to_string()))?;
+                            dir
+                        }
                     }
                 };
                 let path = root.join(source.trim_start_matches('/'));
