@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Engine benchmark (issue 5): kiln side by side with Docker's embedded BuildKit and buildah, in ONE
-# run of the shared harness (../shared/bench/bench.py), workload w1 (COPY of 20,000 files; kiln
-# at bd44708 could not RUN, so w2/w3 were run for the peers only), scenarios cold, noop, touch.
+# run of the shared harness (../shared/bench/bench.py), workloads w1 (COPY of 20,000 files), w2
+# (multi-stage RUN writing 50 MB and 5,000 files) and w3 (w2 for linux/amd64 + linux/arm64, arm64
+# RUN under QEMU), scenarios cold, noop, touch.
 # Results: ../shared/bench/results/$TAG.{md,json}, moved to bench/results/.
 #
 # usage: bench/engine.sh [KILN_BINARY]
-#   env: TAG (engine-DATE), WORKLOADS (w1), SCENARIOS (cold,noop,touch), PEERS (docker,buildah,candidate),
+#   env: TAG (engine-DATE), WORKLOADS (w1,w2,w3), SCENARIOS (cold,noop,touch), PEERS (docker,buildah,candidate),
 #        DOCKER_HOST/DOCKERD_PIDFILE (a private dockerd, started here if its socket is missing),
 #        BENCH_QUIET_MAX_S, BENCH_RETRY_NOISY, BENCH_REPS: see ../shared/bench/README.md
 # Needs root (the harness: buildah, iptables byte counters, /proc/PID/clear_refs).
@@ -42,7 +43,7 @@ export BUSYBOX_ARM64=${BUSYBOX_ARM64:-/tmp/kiln-testenv/cache/busybox/arm64/bin/
 cd "$harness"
 [ -d /tmp/obench/registry/base-snapshot ] || python3 bench.py setup
 python3 bench.py run --tag "$tag" --peers "${PEERS:-docker,buildah,candidate}" \
-  --workloads "${WORKLOADS:-w1}" --scenarios "${SCENARIOS:-cold,noop,touch}" \
+  --workloads "${WORKLOADS:-w1,w2,w3}" --scenarios "${SCENARIOS:-cold,noop,touch}" \
   --note "kiln: $("$kiln" --version) via CANDIDATE (daemonless, KILN_HOME wiped for cold); cache scenario skipped (kiln has no cache export yet)" \
   --note "docker: private dockerd 20.10 ($DOCKER_HOST)"
 mkdir -p "$here/bench/results"

@@ -292,3 +292,78 @@ COPY --from=gen /g /g
         .count();
     assert_eq!(cached, 1, "the second platform's gen RUN is CACHED:\n{log}");
 }
+
+/// `oci-mediatypes=false`: Docker's media types for the index (manifest list), manifests,
+/// configs and layers, as a registry and skopeo see them.
+#[test]
+fn oci_mediatypes_false_gives_docker_media_types() {
+    let env = TestEnv::get();
+    let ctx = context(
+        "ARG BASE\nFROM ${BASE}\nCOPY hello.txt /hello.txt\n",
+        &[("hello.txt", "hello\n")],
+    );
+    let home = tempfile::tempdir().unwrap();
+    let tag = format!("{}/kiln-test/docker-media-types:1", env.registry);
+    build(
+        home.path(),
+        ctx.path(),
+        &env.base_image,
+        &[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "-o",
+            &format!("type=registry,name={tag},oci-mediatypes=false"),
+        ],
+    );
+    let raw = |reference: &str| -> Value {
+        let out = std::process::Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{reference}"))
+            .output()
+            .expect("skopeo runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let list = raw(&tag);
+    assert_eq!(
+        list["mediaType"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    let manifests = list["manifests"].as_array().expect("manifests");
+    assert_eq!(manifests.len(), 2);
+    let repo = tag.rsplit_once(':').map(|(r, _)| r).unwrap();
+    for d in manifests {
+        assert_eq!(
+            d["mediaType"],
+            "application/vnd.docker.distribution.manifest.v2+json"
+        );
+        let m = raw(&format!("{repo}@{}", d["digest"].as_str().unwrap()));
+        assert_eq!(
+            m["config"]["mediaType"],
+            "application/vnd.docker.container.image.v1+json"
+        );
+        for l in m["layers"].as_array().unwrap() {
+            assert_eq!(
+                l["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "{m}"
+            );
+        }
+    }
+    // The default stays OCI.
+    build(
+        home.path(),
+        ctx.path(),
+        &env.base_image,
+        &["-o", "type=oci,dest=oci.tar"],
+    );
+    let m = manifest(&ctx.path().join("oci.tar"));
+    assert_eq!(
+        m["manifest"]["mediaType"],
+        "application/vnd.oci.image.manifest.v1+json"
+    );
+    assert!(media_types(&m).iter().all(|t| t == GZIP));
+}

@@ -56,6 +56,7 @@ fn cancel_all_kills_the_sandbox() {
         mounts: vec![],
         platform_arch: run::host_arch().into(),
         extra_hosts: vec![],
+        insecure: false,
     };
     let scratch = tempfile::tempdir().expect("tempdir");
     let canceller = std::thread::spawn(|| {

@@ -332,6 +332,7 @@ fn check_case(name: &str, dir: &Path, work: &Path) -> Result<Vec<String>, String
             mounts: mount_specs(&r.mounts, dir, &case_dir.join(format!("m{i}")), &secrets)?,
             platform_arch: arch.into(),
             extra_hosts: vec![],
+            insecure: false,
         };
         let scratch = case_dir.join(format!("run{i}"));
         std::fs::create_dir(&scratch).map_err(|e| e.to_string())?;

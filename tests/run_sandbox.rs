@@ -104,6 +104,7 @@ fn spec(script: &str) -> RunSpec {
         mounts: vec![],
         platform_arch: run::host_arch().into(),
         extra_hosts: vec![],
+        insecure: false,
     }
 }
 

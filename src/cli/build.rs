@@ -216,7 +216,15 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
                 .map_err(|e| usage(format!("invalid --secret {s:?}: {e}")))?,
         );
     }
+    let mut extra_hosts = Vec::new();
+    for h in &args.add_hosts {
+        extra_hosts.push(parse_add_host(h).map_err(usage)?);
+    }
+    let oci_mediatypes =
+        crate::engine::output::oci_mediatypes(&outputs).map_err(|e| usage(e.to_string()))?;
     let opts = BuildOptions {
+        oci_mediatypes,
+        extra_hosts,
         ssh: args
             .ssh
             .iter()
@@ -304,4 +312,42 @@ pub(crate) fn output_paths(outputs: &[crate::bake::entries::ExportEntry]) -> Vec
 
 fn engine_err(e: impl Into<crate::engine::exec::BuildError>) -> Error {
     Error::Build(Box::new(e.into()))
+}
+
+/// `--add-host HOST:IP` (or `HOST=IP`, for IPv6 addresses) as (host, ip).
+fn parse_add_host(value: &str) -> Result<(String, String), String> {
+    let (host, ip) = match value.split_once('=') {
+        Some(pair) => pair,
+        None => value.split_once(':').ok_or_else(|| {
+            format!("invalid --add-host {value:?}: expected HOST:IP (or HOST=IP)")
+        })?,
+    };
+    if host.is_empty() {
+        return Err(format!(
+            "invalid --add-host {value:?}: the host name is empty"
+        ));
+    }
+    let ip = ip.trim_start_matches('[').trim_end_matches(']');
+    if ip.parse::<std::net::IpAddr>().is_err() {
+        return Err(format!(
+            "invalid --add-host {value:?}: {ip:?} is not an IP address"
+        ));
+    }
+    Ok((host.to_string(), ip.to_string()))
+}
+
+#[cfg(test)]
+mod add_host_tests {
+    use super::parse_add_host;
+
+    #[test]
+    fn forms() {
+        let ok = |v: &str| parse_add_host(v).unwrap();
+        assert_eq!(ok("db:10.0.0.5"), ("db".into(), "10.0.0.5".into()));
+        assert_eq!(ok("v6=::1"), ("v6".into(), "::1".into()));
+        assert_eq!(ok("v6=[fe80::1]"), ("v6".into(), "fe80::1".into()));
+        assert!(parse_add_host("db").is_err());
+        assert!(parse_add_host("db:not-an-ip").is_err());
+        assert!(parse_add_host(":10.0.0.1").is_err());
+    }
 }

@@ -371,7 +371,16 @@ fn options_for(
     let outputs = t.output.clone().unwrap_or_default();
     let (layer, force_compression) = crate::engine::output::layer_options(&outputs, epoch)
         .map_err(|e| BuildError::Other(e.to_string()))?;
+    let oci_mediatypes = crate::engine::output::oci_mediatypes(&outputs)
+        .map_err(|e| BuildError::Other(format!("target {}: {e}", t.name)))?;
     Ok(BuildOptions {
+        oci_mediatypes,
+        extra_hosts: t
+            .extra_hosts
+            .iter()
+            .flatten()
+            .filter_map(|(h, ip)| ip.as_ref().map(|ip| (h.clone(), ip.clone())))
+            .collect(),
         ssh: t.ssh.clone().unwrap_or_default(),
         secrets: t.secret.clone().unwrap_or_default(),
         allow: t.entitlements.clone().unwrap_or_default(),

@@ -51,11 +51,14 @@ impl Exportable {
     /// The descriptor of what a reference to this result points at (index or manifest).
     pub fn root_descriptor(&self) -> Option<Descriptor> {
         match &self.index {
-            Some(ix) => Some(Descriptor::new(
-                MediaType::OciIndex.as_str(),
-                Digest::sha256(ix),
-                ix.len() as i64,
-            )),
+            Some(ix) => {
+                // The index says which kind it is (OCI, or Docker's manifest list).
+                let kind = serde_json::from_slice::<serde_json::Value>(ix)
+                    .ok()
+                    .and_then(|v| v["mediaType"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| MediaType::OciIndex.as_str().to_string());
+                Some(Descriptor::new(&kind, Digest::sha256(ix), ix.len() as i64))
+            }
             None => self.images.first().map(|i| {
                 let mut d = i.descriptor();
                 d.platform = None;

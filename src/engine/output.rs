@@ -111,6 +111,21 @@ pub fn layer_options(
     ))
 }
 
+/// `oci-mediatypes=true|false` of the outputs (true when none says).
+pub fn oci_mediatypes(outputs: &[ExportEntry]) -> Result<bool, OutputError> {
+    match outputs
+        .iter()
+        .find_map(|o| o.attrs.get("oci-mediatypes"))
+        .map(String::as_str)
+    {
+        None | Some("true") | Some("") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(OutputError::Invalid(format!(
+            "invalid oci-mediatypes {other:?}: expected true or false"
+        ))),
+    }
+}
+
 /// Names an output publishes: its `name=` attribute (comma separated), else the tags.
 fn names_for(o: &ExportEntry, tags: &[String]) -> Vec<String> {
     match o.attrs.get("name") {

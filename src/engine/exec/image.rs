@@ -11,14 +11,17 @@ use crate::oci::image::{
 use crate::oci::{Digest, Platform};
 
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+pub const DOCKER_CONFIG_MEDIA_TYPE: &str = "application/vnd.docker.container.image.v1+json";
 
 /// The image of a plan's target stage built from `layers`.
-/// `built` is when the newest step was first built (0 if the stage has no steps).
+/// `built` is when the newest step was first built (0 if the stage has no steps). `oci`:
+/// OCI media types (the default), else Docker's (`oci-mediatypes=false`).
 pub fn assemble(
     store: &Store,
     plan: &Plan,
     layers: &[LayerRef],
     built: i64,
+    oci: bool,
 ) -> Result<ImageBlobs, BuildError> {
     let mut img = plan.image.clone();
     img.rootfs = RootFs {
@@ -58,7 +61,11 @@ pub fn assemble(
     }
     let config = to_canonical_json(&img)?;
     let config_desc = Descriptor::new(
-        CONFIG_MEDIA_TYPE,
+        if oci {
+            CONFIG_MEDIA_TYPE
+        } else {
+            DOCKER_CONFIG_MEDIA_TYPE
+        },
         Digest::sha256(&config),
         config.len() as i64,
     );
@@ -66,24 +73,37 @@ pub fn assemble(
     let mut files = Vec::new();
     for l in layers {
         let d = Digest::parse(&l.digest)?;
-        descs.push(Descriptor::new(&l.media_type, d.clone(), l.size as i64));
+        descs.push(Descriptor::new(
+            crate::engine::layer::layer_media_type(&l.media_type, oci),
+            d.clone(),
+            l.size as i64,
+        ));
         files.push((d, store.path(&l.digest)?));
     }
-    let manifest = ImageManifest::new(MediaType::OciManifest, config_desc, descs);
+    let kind = if oci {
+        MediaType::OciManifest
+    } else {
+        MediaType::DockerManifest
+    };
+    let manifest = ImageManifest::new(kind, config_desc, descs);
     let manifest_bytes = to_canonical_json(&manifest)?;
     let p = img.platform();
     Ok(ImageBlobs {
         platform: Platform::new(&p.os, &p.architecture, &p.variant),
         manifest: manifest_bytes,
-        manifest_media_type: MediaType::OciManifest.as_str().to_string(),
+        manifest_media_type: kind.as_str().to_string(),
         config,
         layers: files,
     })
 }
 
 /// The OCI index listing each platform's manifest.
-pub fn index(images: &[ImageBlobs]) -> Result<Vec<u8>, BuildError> {
-    let mut ix = ImageIndex::new(MediaType::OciIndex);
+pub fn index(images: &[ImageBlobs], oci: bool) -> Result<Vec<u8>, BuildError> {
+    let mut ix = ImageIndex::new(if oci {
+        MediaType::OciIndex
+    } else {
+        MediaType::DockerList
+    });
     ix.manifests = images
         .iter()
         .map(ImageBlobs::descriptor)

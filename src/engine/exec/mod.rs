@@ -57,6 +57,11 @@ pub struct BuildOptions {
     pub layer: LayerOptions,
     /// `force-compression=true`: recompress cached layers that have another compression.
     pub force_compression: bool,
+    /// OCI media types for manifests, configs and layers (`oci-mediatypes=true`, the
+    /// default); Docker's with `oci-mediatypes=false`.
+    pub oci_mediatypes: bool,
+    /// `--add-host` / bake's `extra-hosts`: (host, ip) lines added to RUN's `/etc/hosts`.
+    pub extra_hosts: Vec<(String, String)>,
     /// Secrets for `RUN --mount=type=secret` (`--secret id=...,src=...|env=...`).
     pub secrets: Vec<crate::bake::entries::Secret>,
     /// Entitlements granted with `--allow` (e.g. `security.insecure`).
@@ -197,7 +202,13 @@ impl Engine {
                         let state = run.stage(target)?;
                         let layers =
                             self.export_layers(&state.layers, base_image_layers(plan), opts)?;
-                        image::assemble(&self.store, plan, &layers, state.created)
+                        image::assemble(
+                            &self.store,
+                            plan,
+                            &layers,
+                            state.created,
+                            opts.oci_mediatypes,
+                        )
                     })
                 })
                 .collect();
@@ -215,7 +226,7 @@ impl Engine {
         let images = results.into_iter().collect::<Result<Vec<_>, _>>()?;
         let _ = self.stat_cache.save();
         let index = if images.len() > 1 {
-            Some(image::index(&images)?)
+            Some(image::index(&images, opts.oci_mediatypes)?)
         } else {
             None
         };

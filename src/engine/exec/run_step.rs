@@ -143,7 +143,8 @@ impl Run<'_> {
             },
             mounts,
             platform_arch: platform.architecture.clone(),
-            extra_hosts: Vec::new(),
+            extra_hosts: self.opts.extra_hosts.clone(),
+            insecure: r.security == Security::Insecure,
         };
         // Identical layers (e.g. two empty RUN layers) share one extracted dir; overlayfs
         // refuses a lowerdir listed twice, and the topmost copy gives the same view.

@@ -31,6 +31,20 @@ pub const MEDIA_TYPE_DOCKER_FOREIGN_GZIP: &str =
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip";
 pub const MEDIA_TYPE_DOCKER_ZSTD: &str = "application/vnd.docker.image.rootfs.diff.tar.zstd";
 
+/// A layer media type in the OCI (`oci`) or the Docker family (`oci-mediatypes=false`):
+/// the same compression, the other family's name. Unknown types are kept.
+pub fn layer_media_type(media_type: &str, oci: bool) -> &str {
+    match (Compression::from_media_type(media_type), oci) {
+        (Some(c), true) => c.media_type(),
+        (Some(Compression::Gzip), false) if media_type != MEDIA_TYPE_DOCKER_FOREIGN_GZIP => {
+            MEDIA_TYPE_DOCKER_GZIP
+        }
+        (Some(Compression::Zstd), false) => MEDIA_TYPE_DOCKER_ZSTD,
+        (Some(Compression::Uncompressed), false) => MEDIA_TYPE_DOCKER_TAR,
+        _ => media_type,
+    }
+}
+
 /// The gzip blob BuildKit (Go's `compress/gzip`) writes for an empty layer: 1024 zero bytes
 /// (a tar end-of-archive) compressed. Its digest is [`EMPTY_LAYER_GZIP_DIGEST`].
 pub const EMPTY_LAYER_GZIP: [u8; 32] = [

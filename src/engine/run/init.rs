@@ -378,7 +378,9 @@ fn command_child(
         "redirecting stdin",
     )?;
     drop(null);
-    drop_capabilities();
+    if !spec.insecure {
+        drop_capabilities();
+    }
     let mut groups: Vec<libc::gid_t> = vec![spec.gid];
     for g in &spec.additional_gids {
         if !groups.contains(g) {

@@ -145,6 +145,10 @@ pub struct RunSpec {
     pub platform_arch: String,
     /// `--add-host` entries: (host, ip).
     pub extra_hosts: Vec<(String, String)>,
+    /// `RUN --security=insecure` (with the `security.insecure` entitlement): every
+    /// capability, `/sys` writable, nothing of `/proc` masked, as BuildKit's insecure mode.
+    #[serde(default)]
+    pub insecure: bool,
 }
 
 /// How a run ended. A non-zero exit is not an error: the caller reports it.

@@ -240,7 +240,9 @@ fn setup_dev(merged: &Path, mounted: &mut Vec<PathBuf>) -> StepResult<()> {
     Ok(())
 }
 
-fn setup_proc_sys(merged: &Path, mounted: &mut Vec<PathBuf>) -> StepResult<()> {
+/// `/proc` (kernel interfaces read-only and a few files masked, like runc) and `/sys`
+/// read-only; `insecure` (BuildKit's insecure mode) leaves `/proc` alone and `/sys` writable.
+fn setup_proc_sys(merged: &Path, mounted: &mut Vec<PathBuf>, insecure: bool) -> StepResult<()> {
     let proc_dir = step(
         || "creating /proc".into(),
         mkdir_all_in(merged, "/proc", 0o555, None),
@@ -251,6 +253,16 @@ fn setup_proc_sys(merged: &Path, mounted: &mut Vec<PathBuf>) -> StepResult<()> {
         mount_fs("proc", &proc_dir, nox, ""),
     )?;
     mounted.push(proc_dir.clone());
+    let sys = step(
+        || "creating /sys".into(),
+        mkdir_all_in(merged, "/sys", 0o555, None),
+    )?;
+    if insecure {
+        let r = mount_fs("sysfs", &sys, nox, "").or_else(|_| bind(Path::new("/sys"), &sys, false));
+        step(|| "mounting /sys".into(), r)?;
+        mounted.push(sys);
+        return Ok(());
+    }
     // Like runc: kernel interfaces read-only, a few files hidden. Best effort.
     for ro in ["bus", "fs", "irq", "sys", "sysrq-trigger"] {
         let p = proc_dir.join(ro);
@@ -271,10 +283,6 @@ fn setup_proc_sys(merged: &Path, mounted: &mut Vec<PathBuf>) -> StepResult<()> {
             mounted.push(p);
         }
     }
-    let sys = step(
-        || "creating /sys".into(),
-        mkdir_all_in(merged, "/sys", 0o555, None),
-    )?;
     let r = mount_fs("sysfs", &sys, nox | MountFlags::RDONLY, "")
         .or_else(|_| bind(Path::new("/sys"), &sys, true));
     step(|| "mounting /sys".into(), r)?;
@@ -427,7 +435,7 @@ pub(crate) fn prepare(req: &HelperRequest, layout: &ScratchLayout) -> StepResult
     )?;
     let mut mounted = Vec::new();
     setup_dev(&merged, &mut mounted)?;
-    setup_proc_sys(&merged, &mut mounted)?;
+    setup_proc_sys(&merged, &mut mounted, spec.insecure)?;
     for (path, src) in [
         ("/etc/hosts", &layout.hosts),
         ("/etc/resolv.conf", &layout.resolv),

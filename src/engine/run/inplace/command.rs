@@ -242,6 +242,7 @@ mod tests {
             }],
             platform_arch: crate::engine::run::host_arch().into(),
             extra_hosts: vec![],
+            insecure: false,
         };
         let env = environment(&spec);
         assert!(env.contains(&("TOK".into(), "new".into())));
