@@ -100,9 +100,78 @@ struct RegistryState {
     tokens: HashMap<String, String>,
 }
 
+/// The HTTP clients, made on first use: one for plain-HTTP registries that never loads the
+/// system's TLS roots (reading them takes longer than a whole cached build), and one with
+/// them for `https://`.
+struct HttpClients {
+    user_agent: String,
+    plain: std::sync::OnceLock<reqwest::Client>,
+    tls: std::sync::OnceLock<reqwest::Client>,
+}
+
+impl HttpClients {
+    /// The client for `url`: plain HTTP without TLS roots; a redirect from there to
+    /// `https://` is not followed by it (see [`HttpClients::redirected_to_tls`]).
+    fn for_url(&self, url: &str) -> Result<&reqwest::Client, OciError> {
+        if url.starts_with("http://") {
+            self.get(&self.plain, false)
+        } else {
+            self.get(&self.tls, true)
+        }
+    }
+
+    fn tls(&self) -> Result<&reqwest::Client, OciError> {
+        self.get(&self.tls, true)
+    }
+
+    fn get<'a>(
+        &self,
+        cell: &'a std::sync::OnceLock<reqwest::Client>,
+        tls: bool,
+    ) -> Result<&'a reqwest::Client, OciError> {
+        if let Some(c) = cell.get() {
+            return Ok(c);
+        }
+        let redirect = if tls {
+            reqwest::redirect::Policy::limited(10)
+        } else {
+            reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.url().scheme() == "https" || attempt.previous().len() >= 10 {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            })
+        };
+        let client = reqwest::Client::builder()
+            .user_agent(self.user_agent.clone())
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(120))
+            .redirect(redirect)
+            .tls_built_in_root_certs(tls)
+            .build()
+            .map_err(|e| OciError::Transport {
+                registry: String::new(),
+                message: format!("cannot set up HTTP client: {}", root_cause(&e)),
+            })?;
+        Ok(cell.get_or_init(|| client))
+    }
+
+    /// A response of the plain client that redirects to `https://` (e.g. a local registry
+    /// handing blobs to cloud storage): the request must be made again with TLS.
+    fn redirected_to_tls(resp: &Response) -> bool {
+        resp.status().is_redirection()
+            && resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|l| l.starts_with("https://"))
+    }
+}
+
 /// The registry client. Cheap to share behind an `Arc`; all methods take `&self`.
 pub struct Client {
-    http: reqwest::Client,
+    http: HttpClients,
     cfg: ClientConfig,
     docker_config: DockerConfig,
     state: Mutex<HashMap<String, RegistryState>>,
@@ -161,16 +230,11 @@ impl Client {
         cfg: ClientConfig,
         docker_config: DockerConfig,
     ) -> Result<Client, OciError> {
-        let http = reqwest::Client::builder()
-            .user_agent(cfg.user_agent.clone())
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(120))
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .build()
-            .map_err(|e| OciError::Transport {
-                registry: String::new(),
-                message: format!("cannot set up HTTP client: {}", root_cause(&e)),
-            })?;
+        let http = HttpClients {
+            user_agent: cfg.user_agent.clone(),
+            plain: std::sync::OnceLock::new(),
+            tls: std::sync::OnceLock::new(),
+        };
         Ok(Client {
             http,
             cfg,
@@ -250,12 +314,20 @@ impl Client {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let mut req = make(self.http.request(method.clone(), url));
-            if let Some(h) = self.auth_header(registry, &scope_key) {
-                req = req.header(AUTHORIZATION, h);
-            }
+            let auth = self.auth_header(registry, &scope_key);
+            let request = |client: &reqwest::Client| {
+                let req = make(client.request(method.clone(), url));
+                match &auth {
+                    Some(h) => req.header(AUTHORIZATION, h.clone()),
+                    None => req,
+                }
+            };
             let delay = self.cfg.base_delay * 2u32.saturating_pow(attempt.saturating_sub(1));
-            match req.send().await {
+            let mut sent = request(self.http.for_url(url)?).send().await;
+            if matches!(&sent, Ok(r) if HttpClients::redirected_to_tls(r)) {
+                sent = request(self.http.tls()?).send().await;
+            }
+            match sent {
                 Err(e) => {
                     let retryable =
                         e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();

@@ -47,7 +47,7 @@ impl Client {
                             ("client_id", "kiln".to_string()),
                         ];
                         form.push(("scope", scopes.join(" ")));
-                        self.http.post(realm).form(&form)
+                        self.http.for_url(realm)?.post(realm).form(&form)
                     }
                     _ => {
                         let mut q: Vec<(&str, &str)> = Vec::new();
@@ -57,7 +57,7 @@ impl Client {
                         for s in scopes {
                             q.push(("scope", s));
                         }
-                        let r = self.http.get(realm).query(&q);
+                        let r = self.http.for_url(realm)?.get(realm).query(&q);
                         match &cred {
                             Some(c) => r.header(AUTHORIZATION, auth::basic_header(c)),
                             None => r,
