@@ -550,7 +550,12 @@ fn ctrl_c_cancels_a_rootless_build() {
     let marker = "sleep 4717";
     let ctx = sb.context(
         "slow",
-        &format!("FROM {}\nRUN echo started && {marker}\n", env.base_image),
+        // `st""arted`: the step's progress line shows the command, which must not match;
+        // only the command's own output says "started".
+        &format!(
+            "FROM {}\nRUN echo st\"\"arted && {marker}\n",
+            env.base_image
+        ),
         &[],
     );
     let (uid, gid) = ids(&user);
