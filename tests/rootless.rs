@@ -559,7 +559,18 @@ fn ctrl_c_cancels_a_rootless_build() {
         &[],
     );
     let (uid, gid) = ids(&user);
-    let mut child = std::process::Command::new("setpriv")
+    let mut cmd = std::process::Command::new("setpriv");
+    // A test run started in the background (`cmd &` in a script) has SIGINT ignored, and
+    // an ignored signal stays ignored across exec: give kiln the default, as a terminal
+    // would.
+    // SAFETY: signal(2) is async-signal-safe, called between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .arg(format!("--reuid={uid}"))
         .arg(format!("--regid={gid}"))
         .arg("--init-groups")
