@@ -92,15 +92,7 @@ pub fn layer_options(
             })
         })
         .transpose()?;
-    let force = match attr("force-compression").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") | Some("") => true,
-        Some(other) => {
-            return Err(OutputError::Invalid(format!(
-                "invalid force-compression {other:?}: expected true or false"
-            )))
-        }
-    };
+    let force = bool_attr(outputs, "force-compression", false)?;
     Ok((
         LayerOptions {
             compression,
@@ -113,15 +105,22 @@ pub fn layer_options(
 
 /// `oci-mediatypes=true|false` of the outputs (true when none says).
 pub fn oci_mediatypes(outputs: &[ExportEntry]) -> Result<bool, OutputError> {
+    bool_attr(outputs, "oci-mediatypes", true)
+}
+
+/// A boolean output attribute (`key=true|false`, a bare `key=` is true; `default` when no
+/// output says), from the first output that has it.
+fn bool_attr(outputs: &[ExportEntry], key: &str, default: bool) -> Result<bool, OutputError> {
     match outputs
         .iter()
-        .find_map(|o| o.attrs.get("oci-mediatypes"))
+        .find_map(|o| o.attrs.get(key))
         .map(String::as_str)
     {
-        None | Some("true") | Some("") => Ok(true),
+        None => Ok(default),
+        Some("true") | Some("") => Ok(true),
         Some("false") => Ok(false),
         Some(other) => Err(OutputError::Invalid(format!(
-            "invalid oci-mediatypes {other:?}: expected true or false"
+            "invalid {key} {other:?}: expected true or false"
         ))),
     }
 }

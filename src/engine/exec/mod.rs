@@ -904,6 +904,29 @@ impl Run<'_> {
         Ok(format!("{:x}", sha256(material.as_bytes())))
     }
 
+    /// A COPY/ADD's owner (`--chown` resolved in the destination stage) and absolute
+    /// destination path.
+    fn copy_target(
+        &self,
+        c: &CopyStep,
+        dest: &LayeredFs,
+        line: usize,
+    ) -> Result<(Option<(u32, u32)>, String), BuildError> {
+        let chown = match &c.chown {
+            Some(spec) => Some(
+                users::resolve_chown(dest, spec)
+                    .map_err(|e| BuildError::from_user(self.df, line, e))?,
+            ),
+            None => None,
+        };
+        let dest_path = if c.dest.starts_with('/') {
+            c.dest.clone()
+        } else {
+            copy::dest_path("/", &c.dest)
+        };
+        Ok((chown, dest_path))
+    }
+
     fn copy(
         &mut self,
         c: &CopyStep,
@@ -918,18 +941,7 @@ impl Run<'_> {
         for s in c.sources.iter().filter(|s| copy::url::is_url(s)) {
             downloaded.push(self.download(s, c.checksum.as_deref(), line)?);
         }
-        let chown = match &c.chown {
-            Some(spec) => Some(
-                users::resolve_chown(dest, spec)
-                    .map_err(|e| BuildError::from_user(self.df, line, e))?,
-            ),
-            None => None,
-        };
-        let dest_path = if c.dest.starts_with('/') {
-            c.dest.clone()
-        } else {
-            copy::dest_path("/", &c.dest)
-        };
+        let (chown, dest_path) = self.copy_target(c, dest, line)?;
         let from_context = matches!(c.from, CopySource::Context | CopySource::NamedContext(_));
         let mut inline: Vec<InlineSource> = c
             .heredocs
@@ -991,18 +1003,7 @@ impl Run<'_> {
         let tmp = self.engine.store.tmp_dir();
         let checkout = copy::git::checkout(&src, &resolved, c.keep_git_dir, &tmp)
             .map_err(|e| BuildError::step(self.df, line, e.to_string()))?;
-        let chown = match &c.chown {
-            Some(spec) => Some(
-                users::resolve_chown(dest, spec)
-                    .map_err(|e| BuildError::from_user(self.df, line, e))?,
-            ),
-            None => None,
-        };
-        let dest_path = if c.dest.starts_with('/') {
-            c.dest.clone()
-        } else {
-            copy::dest_path("/", &c.dest)
-        };
+        let (chown, dest_path) = self.copy_target(c, dest, line)?;
         let req = CopyRequest {
             sources: vec![".".to_string()],
             inline: Vec::new(),
