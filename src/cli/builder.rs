@@ -44,11 +44,11 @@ fn executor() -> Result<String, Error> {
             hint: None,
         })?;
     let s = crate::engine::run::select::select(choice);
-    Ok(match &s.executor {
+    Ok(match s.executor() {
         crate::engine::run::Executor::Unavailable { message, hint } => {
             format!("none ({message}; {hint})")
         }
-        _ => format!("{} ({})", s.name(), s.reason),
+        _ => format!("{} ({})", s.name(), s.reason()),
     })
 }
 

@@ -7,6 +7,7 @@
 //! hashes by (dev, inode, size, mtime) so unchanged files are not read again.
 
 mod digest;
+mod statcache;
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
@@ -16,7 +17,8 @@ use std::sync::Mutex;
 use crate::dockerfile::ignore::{Decision, IgnoreError, MatchInfo, Matcher};
 use crate::engine::fs::{clean_abs, Content, Entry, EntryKind, FsView};
 
-pub use self::digest::{digest_sources, StatCache, STAT_CACHE_FILE};
+pub use self::digest::digest_sources;
+pub use self::statcache::{StatCache, StatKey, STAT_CACHE_FILE};
 
 /// A context that cannot be read.
 #[derive(Debug, thiserror::Error)]
@@ -220,12 +222,10 @@ fn sorted_names(dir: &Path) -> std::io::Result<Vec<String>> {
     Ok(names)
 }
 
-impl FsView for ContextFs {
-    fn lookup(&self, path: &str) -> std::io::Result<Option<Entry>> {
-        Ok(self.lookup_keyed(path)?.map(|(e, _)| e))
-    }
-
-    fn lookup_keyed(&self, path: &str) -> std::io::Result<Option<(Entry, Option<String>)>> {
+impl ContextFs {
+    /// Like [`FsView::lookup`], plus, for a regular file, the [`StatKey`] of the version
+    /// that was found (from the same `stat`).
+    fn lookup_keyed(&self, path: &str) -> std::io::Result<Option<(Entry, Option<StatKey>)>> {
         let clean = clean_abs(path);
         let rel = clean.trim_start_matches('/');
         if rel.is_empty() {
@@ -243,8 +243,14 @@ impl FsView for ContextFs {
         if !visible {
             return Ok(None);
         }
-        let key = md.is_file().then(|| crate::engine::fs::stat_key(&md));
+        let key = md.is_file().then(|| StatKey::from_metadata(&md));
         entry_from_disk(&clean, &self.disk(rel), &md).map(|e| Some((e, key)))
+    }
+}
+
+impl FsView for ContextFs {
+    fn lookup(&self, path: &str) -> std::io::Result<Option<Entry>> {
+        Ok(self.lookup_keyed(path)?.map(|(e, _)| e))
     }
 
     fn read_dir(&self, path: &str) -> std::io::Result<Vec<String>> {

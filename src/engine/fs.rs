@@ -117,19 +117,6 @@ pub trait FsView: Send + Sync {
     fn lookup(&self, path: &str) -> std::io::Result<Option<Entry>>;
     /// Names (not paths) of the children of the directory at `path`, sorted.
     fn read_dir(&self, path: &str) -> std::io::Result<Vec<String>>;
-    /// Like [`FsView::lookup`], plus, for a regular file on the local disk, a key naming
-    /// this version of its content (device, inode, size, mtime) under which a stat cache
-    /// may remember its hash. The default gives no key.
-    fn lookup_keyed(&self, path: &str) -> std::io::Result<Option<(Entry, Option<String>)>> {
-        Ok(self.lookup(path)?.map(|e| (e, None)))
-    }
-}
-
-/// The stat-cache key of a file's metadata: device, inode, size and mtime in ns.
-pub fn stat_key(md: &std::fs::Metadata) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let mtime_ns = md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128;
-    format!("{}:{}:{}:{}", md.dev(), md.ino(), md.len(), mtime_ns)
 }
 
 /// Normalises a path inside a root: makes it absolute and removes `.`, `..` (never above

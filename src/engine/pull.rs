@@ -2,7 +2,10 @@
 //! a registry or an OCI layout, and fetch layer blobs when a step or an export needs them.
 //! Manifests and configs are small and read eagerly; layers are fetched lazily.
 
-use crate::oci::image::{Descriptor, Image, ImageIndex, ImageManifest, Manifest};
+use crate::engine::store::Store;
+use crate::oci::image::{
+    detect_media_type, Descriptor, Image, ImageIndex, ImageManifest, Manifest, MediaType,
+};
 use crate::oci::layout::Layout;
 use crate::oci::platform::Platform;
 use crate::oci::reference::Reference;
@@ -57,6 +60,9 @@ pub enum PullError {
 pub struct Puller {
     client: Client,
     rt: tokio::runtime::Runtime,
+    /// Where platform manifests and configs fetched by digest are kept, so resolving an
+    /// unchanged base costs one request (the tag) instead of three.
+    metadata: Option<Store>,
 }
 
 impl Puller {
@@ -65,7 +71,48 @@ impl Puller {
             .enable_all()
             .build()
             .map_err(|e| PullError::Runtime(format!("starting the async runtime: {e}")))?;
-        Ok(Puller { client, rt })
+        Ok(Puller {
+            client,
+            rt,
+            metadata: None,
+        })
+    }
+
+    /// Keeps manifests and configs fetched by digest in `store` (content-addressed, each
+    /// checked against its digest when read back).
+    pub fn cache_metadata_in(&mut self, store: Store) {
+        self.metadata = Some(store);
+    }
+
+    /// The blob `digest` of `r`: from the metadata cache when it holds it, else from the
+    /// registry (and then remembered).
+    fn small_blob(
+        &self,
+        r: &Reference,
+        digest: &Digest,
+        manifest: bool,
+    ) -> Result<Vec<u8>, PullError> {
+        if let Some(bytes) = self.cached(digest) {
+            return Ok(bytes);
+        }
+        let bytes = if manifest {
+            self.rt
+                .block_on(self.client.get_manifest(&r.at_digest(digest.clone())))?
+                .bytes
+        } else {
+            self.rt.block_on(self.client.get_blob(r, digest))?
+        };
+        if let Some(store) = &self.metadata {
+            // Best effort: a full disk or a read-only store only costs the next request.
+            let _ = store.put_bytes(&bytes, Some(&digest.to_string()));
+        }
+        Ok(bytes)
+    }
+
+    fn cached(&self, digest: &Digest) -> Option<Vec<u8>> {
+        let path = self.metadata.as_ref()?.path(&digest.to_string()).ok()?;
+        let bytes = std::fs::read(path).ok()?;
+        (digest.of_same_kind(&bytes) == *digest).then_some(bytes)
     }
 
     /// Resolves `reference` (`docker-image` style, or `oci-layout://DIR[:tag|@digest]`) for a
@@ -80,17 +127,20 @@ impl Puller {
         let (manifest_fm, manifest) = match Manifest::parse(&top.bytes, top.media_type)? {
             Manifest::Index(ix) => {
                 let d = select(&ix, platform, &r.to_string())?;
-                let fm = self
-                    .rt
-                    .block_on(self.client.get_manifest(&r.at_digest(d.digest.clone())))?;
+                let bytes = self.small_blob(&r, &d.digest, true)?;
+                let media_type = MediaType::parse(&d.media_type)
+                    .map_or_else(|| detect_media_type(&bytes, None), Ok)?;
+                let fm = FetchedManifest {
+                    bytes,
+                    media_type,
+                    digest: d.digest.clone(),
+                };
                 let m = image_manifest(&fm, &r.to_string())?;
                 (fm, m)
             }
             Manifest::Image(m) => (top, unbox(m)),
         };
-        let config_bytes = self
-            .rt
-            .block_on(self.client.get_blob(&r, &manifest.config.digest))?;
+        let config_bytes = self.small_blob(&r, &manifest.config.digest, false)?;
         let config: Image =
             serde_json::from_slice(&config_bytes).map_err(|e| PullError::Invalid {
                 reference: r.to_string(),

@@ -165,18 +165,25 @@ async fn push_blob(
         .await
 }
 
+/// Pushes `desc` from `layout` with its children and blobs first; the manifest itself goes
+/// in last, under `as_tag` when given (the registry then has it by digest too), else by
+/// digest.
 async fn push_manifest(
     client: &Client,
     layout: &Layout,
     target: &Reference,
     mount_from: &[Reference],
     desc: &Descriptor,
+    as_tag: Option<&str>,
 ) -> Result<(), OciError> {
     let fetched = layout.manifest(&desc.digest)?;
     match Manifest::parse(&fetched.bytes, fetched.media_type)? {
         Manifest::Index(idx) => {
             for child in &idx.manifests {
-                Box::pin(push_manifest(client, layout, target, mount_from, child)).await?;
+                Box::pin(push_manifest(
+                    client, layout, target, mount_from, child, None,
+                ))
+                .await?;
             }
             for child in &idx.manifests {
                 let at = target.at_digest(child.digest.clone());
@@ -196,7 +203,10 @@ async fn push_manifest(
             all_ok(uploads).await?;
         }
     }
-    let at = target.at_digest(desc.digest.clone());
+    let at = match as_tag {
+        Some(tag) => target.with_tag(tag),
+        None => target.at_digest(desc.digest.clone()),
+    };
     client
         .put_manifest(&at, &fetched.bytes, fetched.media_type.as_str())
         .await?;
@@ -205,8 +215,10 @@ async fn push_manifest(
 
 /// Pushes the image or index `desc` from `layout` to `target` (its tag, else by digest).
 /// Blobs are mounted from `mount_from` repositories of the same registry when possible.
-/// Everything is pushed by digest first; the tag moves only when all of it is present,
-/// so a failed push leaves the old tag where it was.
+/// Children and blobs go first; the tag moves only when all of it is present, so a
+/// failed push leaves the old tag where it was. When the tag already names this very
+/// manifest nothing is sent (the registry holds a manifest only with everything it
+/// references).
 pub async fn push_from_layout(
     client: &Client,
     layout: &Layout,
@@ -215,17 +227,18 @@ pub async fn push_from_layout(
     mount_from: &[Reference],
 ) -> Result<Digest, OciError> {
     let repo = Reference::repo(target.registry(), target.repository());
-    push_manifest(client, layout, &repo, mount_from, desc).await?;
     if let Some(tag) = target.tag() {
-        let fetched = layout.manifest(&desc.digest)?;
-        client
-            .put_manifest(
-                &repo.with_tag(tag),
-                &fetched.bytes,
-                fetched.media_type.as_str(),
-            )
-            .await?;
+        // A failed look (say, a registry that answers HEAD oddly) just means: push.
+        let current = client
+            .head_manifest(&repo.with_tag(tag))
+            .await
+            .ok()
+            .flatten();
+        if current.is_some_and(|c| c.digest == desc.digest) {
+            return Ok(desc.digest.clone());
+        }
     }
+    push_manifest(client, layout, &repo, mount_from, desc, target.tag()).await?;
     Ok(desc.digest.clone())
 }
 

@@ -94,7 +94,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    pub fn new(store: Store, puller: Puller) -> Engine {
+    pub fn new(store: Store, mut puller: Puller) -> Engine {
+        puller.cache_metadata_in(store.clone());
         let stat_cache =
             StatCache::load(store.root().join(crate::engine::context::STAT_CACHE_FILE));
         Engine {
@@ -165,7 +166,7 @@ impl Engine {
         if let Some(line) = first_run_line(&plans) {
             // The unprivileged executor says what it is at the first RUN itself.
             if matches!(
-                self.executor.executor,
+                self.executor.executor(),
                 crate::engine::run::Executor::Sandbox
             ) {
                 run_preflight(&df, line, sink, &self.executor)?;
@@ -302,7 +303,7 @@ fn run_preflight(
         Ok((note, warning)) => {
             // One line says both which executor and which sandbox.
             let message = match selected.take_note() {
-                Some(_) => format!("{note} ({})", selected.reason),
+                Some(_) => format!("{note} ({})", selected.reason()),
                 None => note,
             };
             sink.event(&Event::Info { message });
@@ -586,7 +587,7 @@ impl Run<'_> {
         if !self.opts.no_cache {
             if let Some(rec) = store.get_record(&k) {
                 if rec.layers.iter().all(|l| store.has(&l.digest)) {
-                    let _ = store.touch(&k);
+                    let _ = store.touch(&k, &rec);
                     self.sink.event(&Event::Cached { id });
                     return Ok(StageState {
                         created: rec.created,
@@ -693,7 +694,7 @@ impl Run<'_> {
         if !rec.layers.iter().all(|l| store.has(&l.digest)) {
             return false;
         }
-        let _ = store.touch(k);
+        let _ = store.touch(k, &rec);
         state.created = state.created.max(rec.created);
         state.layers.extend(rec.layers);
         state.key = k.to_string();

@@ -4,8 +4,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use super::inplace::{InPlace, InplaceError, RootLease};
+use super::select::ExecutorChoice;
 use super::{diff_upper, strip_stubs, RunError, RunSpec};
 use crate::engine::fs::LayerSpec;
 use crate::engine::layered_fs::LayeredFs;
@@ -84,12 +86,18 @@ pub struct Finished {
     pub upper: Option<PathBuf>,
 }
 
-/// The executor chosen for this process, why, and whether that was said yet.
+/// The executor chosen for this process, why, and whether that was said yet. With
+/// `--executor=auto` the choice (which forks a probe) is made when a build first needs
+/// it, i.e. at its first RUN: builds without RUN never probe.
 #[derive(Debug)]
 pub struct Selected {
-    pub executor: Executor,
-    /// Why it was chosen (shown once, and by `kiln builder inspect`).
-    pub reason: String,
+    /// How to choose, for a choice not made yet.
+    choice: ExecutorChoice,
+    /// The executor and why it was chosen (shown once, and by `kiln builder inspect`).
+    chosen: OnceLock<(Executor, String)>,
+    /// Paths builds asked to protect; handed to the executor when it is chosen. Its lock
+    /// also serialises the choice with [`Selected::protect`].
+    protected: Mutex<Vec<PathBuf>>,
     noted: AtomicBool,
 }
 
@@ -101,17 +109,50 @@ impl Default for Selected {
 }
 
 impl Selected {
+    /// An executor chosen already.
     pub fn new(executor: Executor, reason: impl Into<String>) -> Selected {
+        let selected = Selected::deferred(ExecutorChoice::Sandbox);
+        let _ = selected.chosen.set((executor, reason.into()));
+        selected
+    }
+
+    /// An executor to be chosen by `choice` ([`super::select::choose`]) when first needed.
+    pub fn deferred(choice: ExecutorChoice) -> Selected {
         Selected {
-            executor,
-            reason: reason.into(),
+            choice,
+            chosen: OnceLock::new(),
+            protected: Mutex::new(Vec::new()),
             noted: AtomicBool::new(false),
         }
     }
 
+    fn chosen(&self) -> &(Executor, String) {
+        if let Some(c) = self.chosen.get() {
+            return c;
+        }
+        let protected = self.protected.lock().unwrap_or_else(|e| e.into_inner());
+        self.chosen.get_or_init(|| {
+            let (executor, reason) = super::select::choose(self.choice);
+            if let Executor::Unprivileged(ip) = &executor {
+                ip.protect(protected.iter().cloned());
+            }
+            (executor, reason)
+        })
+    }
+
+    /// The executor (chosen now if it was not yet).
+    pub fn executor(&self) -> &Executor {
+        &self.chosen().0
+    }
+
+    /// Why it was chosen.
+    pub fn reason(&self) -> &str {
+        &self.chosen().1
+    }
+
     /// `sandbox`, `unprivileged` or `none`.
     pub fn name(&self) -> &'static str {
-        match self.executor {
+        match self.executor() {
             Executor::Sandbox => "sandbox",
             Executor::Unprivileged(_) => "unprivileged",
             Executor::Unavailable { .. } => "none",
@@ -123,14 +164,18 @@ impl Selected {
         if self.noted.swap(true, Ordering::Relaxed) {
             return None;
         }
-        Some(format!("RUN executor: {} ({})", self.name(), self.reason))
+        Some(format!("RUN executor: {} ({})", self.name(), self.reason()))
     }
 
-    /// Paths of a build that the unprivileged executor must leave alone.
+    /// Paths of a build that the unprivileged executor must leave alone (kept for an
+    /// executor chosen later).
     pub fn protect(&self, paths: impl IntoIterator<Item = PathBuf>) {
-        if let Executor::Unprivileged(ip) = &self.executor {
-            ip.protect(paths);
+        let mut protected = self.protected.lock().unwrap_or_else(|e| e.into_inner());
+        let paths: Vec<PathBuf> = paths.into_iter().collect();
+        if let Some((Executor::Unprivileged(ip), _)) = self.chosen.get() {
+            ip.protect(paths.iter().cloned());
         }
+        protected.extend(paths);
     }
 
     /// Runs the job; `out` receives the command's output.
@@ -139,7 +184,7 @@ impl Selected {
         job: &Job<'_>,
         out: &mut dyn FnMut(&[u8]),
     ) -> Result<Finished, ExecutorError> {
-        match &self.executor {
+        match self.executor() {
             Executor::Sandbox => {
                 let outcome = super::run(job.lower, job.spec, job.scratch, out)?;
                 let (layer, upper) = if outcome.exit_code == 0 {

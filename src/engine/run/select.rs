@@ -39,14 +39,23 @@ const OPT_IN: &str = "if this is a throw-away CI container or VM, pass --executo
                       (or set KILN_EXECUTOR=unprivileged): RUN then rewrites this machine's \
                       root filesystem";
 
-/// Chooses the executor (probing the machine for `auto`).
+/// The executor for `choice`, chosen when a build first needs it.
 pub fn select(choice: ExecutorChoice) -> Selected {
+    Selected::deferred(choice)
+}
+
+fn picked(executor: Executor, reason: impl Into<String>) -> (Executor, String) {
+    (executor, reason.into())
+}
+
+/// Chooses the executor and says why (probing the machine for `auto`).
+pub fn choose(choice: ExecutorChoice) -> (Executor, String) {
     let root = rustix::process::geteuid().is_root();
     match choice {
         ExecutorChoice::Sandbox => {
-            Selected::new(Executor::Sandbox, "chosen with --executor or KILN_EXECUTOR")
+            picked(Executor::Sandbox, "chosen with --executor or KILN_EXECUTOR")
         }
-        ExecutorChoice::Unprivileged if !root => Selected::new(
+        ExecutorChoice::Unprivileged if !root => picked(
             Executor::Unavailable {
                 message: "the unprivileged executor needs root: it rewrites the root \
                           filesystem to the stage's"
@@ -55,23 +64,21 @@ pub fn select(choice: ExecutorChoice) -> Selected {
             },
             "--executor=unprivileged, but not root",
         ),
-        ExecutorChoice::Unprivileged => Selected::new(
+        ExecutorChoice::Unprivileged => picked(
             Executor::Unprivileged(InPlace::new()),
             "chosen with --executor or KILN_EXECUTOR",
         ),
         ExecutorChoice::Auto => {
             let why = match probe_sandbox() {
-                Ok(()) => {
-                    return Selected::new(Executor::Sandbox, "auto: namespaces are available")
-                }
+                Ok(()) => return picked(Executor::Sandbox, "auto: namespaces are available"),
                 Err(why) => why,
             };
             match container_evidence() {
-                Some(evidence) if root => Selected::new(
+                Some(evidence) if root => picked(
                     Executor::Unprivileged(InPlace::new()),
                     format!("auto: the sandbox cannot run here ({why}); inside a container ({evidence})"),
                 ),
-                Some(evidence) => Selected::new(
+                Some(evidence) => picked(
                     Executor::Unavailable {
                         message: format!(
                             "no RUN executor works here: the sandbox cannot run ({why}), and \
@@ -81,7 +88,7 @@ pub fn select(choice: ExecutorChoice) -> Selected {
                     },
                     format!("auto: sandbox unavailable ({why}), not root"),
                 ),
-                None => Selected::new(
+                None => picked(
                     Executor::Unavailable {
                         message: format!(
                             "no RUN executor works here: the sandbox cannot run ({why}), and \

@@ -156,7 +156,7 @@ impl Store {
         };
         if let Some(rec) = self.get_record(&key) {
             if let Some(l) = rec.layers.first().filter(|l| self.has(&l.digest)) {
-                let _ = self.touch(&key);
+                let _ = self.touch(&key, &rec);
                 return Ok(l.clone());
             }
         }

@@ -43,6 +43,10 @@ impl CacheRecord {
     }
 }
 
+/// How stale a record's `last_used` may be before [`Store::touch`] rewrites it (like
+/// `relatime`; `kiln cache prune --filter until=…` works in far larger units).
+pub const TOUCH_GRANULARITY_S: i64 = 60;
+
 /// The hex of a cache key: 64 hex digits, optionally prefixed `sha256:`.
 pub(crate) fn key_hex(key: &str) -> Result<&str, StoreError> {
     let hex = key.strip_prefix("sha256:").unwrap_or(key);
@@ -96,15 +100,16 @@ impl Store {
         write_atomic(&path, &data)
     }
 
-    /// Marks the record for `key` as used now (no-op on a miss).
-    pub fn touch(&self, key: &str) -> Result<(), StoreError> {
-        match self.get_record(key) {
-            Some(mut r) => {
-                r.last_used = now_unix();
-                self.put_record(key, &r)
-            }
-            None => Ok(()),
+    /// Marks `record`, just read for `key`, as used now — unless it was used within the
+    /// last [`TOUCH_GRANULARITY_S`] (a rebuild right after a build rewrites nothing).
+    pub fn touch(&self, key: &str, record: &CacheRecord) -> Result<(), StoreError> {
+        let now = now_unix();
+        if now - record.last_used < TOUCH_GRANULARITY_S {
+            return Ok(());
         }
+        let mut r = record.clone();
+        r.last_used = now;
+        self.put_record(key, &r)
     }
 
     /// All readable records with their key hex (corrupt ones are removed).

@@ -87,8 +87,23 @@ fn records_round_trip_and_corrupt_ones_are_misses() {
     r.last_used = 5;
     store.put_record(KEY_A, &r).unwrap();
     assert_eq!(store.get_record(KEY_A), Some(r.clone()));
-    store.touch(KEY_A).unwrap();
-    assert!(store.get_record(KEY_A).unwrap().last_used > 5);
+    store.touch(KEY_A, &r).unwrap();
+    let used = store.get_record(KEY_A).unwrap().last_used;
+    assert!(used > 5);
+    // Touched again at once: the record is not rewritten.
+    let path = store
+        .keys_dir()
+        .join(format!("{}.json", KEY_A.trim_start_matches("sha256:")));
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    store
+        .touch(KEY_A, &store.get_record(KEY_A).unwrap())
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().modified().unwrap(),
+        before
+    );
+    assert_eq!(store.get_record(KEY_A).unwrap().last_used, used);
     assert_eq!(store.get_record(KEY_B), None);
     assert!(matches!(
         store.put_record("../../etc/passwd", &r),

@@ -311,7 +311,84 @@ async fn a_failed_push_publishes_no_manifest_or_tag() {
         "retried"
     );
     assert!(
-        !log.iter().any(|r| r.line.contains("/manifests/")),
+        !log.iter()
+            .any(|r| r.line.starts_with("PUT ") && r.line.contains("/manifests/")),
         "a manifest was pushed"
     );
+}
+
+/// A one-layer image in a fresh layout: (layout dir, layout, its descriptor).
+fn small_image() -> (tempfile::TempDir, crate::oci::layout::Layout, Descriptor) {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = crate::oci::layout::Layout::create(dir.path()).unwrap();
+    let layer = layout.write_blob(b"layer").unwrap();
+    let cfg = layout.write_blob(b"{}").unwrap();
+    let m = crate::oci::image::ImageManifest::new(
+        MediaType::OciManifest,
+        Descriptor::new(media_type::OCI_CONFIG, cfg, 2),
+        vec![Descriptor::new(media_type::OCI_LAYER_GZIP, layer, 5)],
+    );
+    let bytes = crate::oci::image::to_canonical_json(&m).unwrap();
+    let md = layout.write_blob(&bytes).unwrap();
+    let desc = Descriptor::new(media_type::OCI_MANIFEST, md, bytes.len() as i64);
+    (dir, layout, desc)
+}
+
+#[tokio::test]
+async fn a_push_to_a_tag_that_already_names_the_manifest_sends_nothing() {
+    let (_dir, layout, desc) = small_image();
+    let digest = desc.digest.to_string();
+    let (addr, log) = serve(Arc::new(move |_, req| {
+        if req.line.starts_with("HEAD /v2/a/b/manifests/v1 ") {
+            (
+                200,
+                vec![
+                    ("Docker-Content-Digest".into(), digest.clone()),
+                    ("Content-Type".into(), media_type::OCI_MANIFEST.into()),
+                ],
+                vec![],
+            )
+        } else {
+            (500, vec![], vec![])
+        }
+    }))
+    .await;
+    let target = Reference::parse(&format!("{addr}/a/b:v1")).unwrap();
+    let got = crate::oci::transfer::push_from_layout(&client(), &layout, &desc, &target, &[])
+        .await
+        .unwrap();
+    assert_eq!(got, desc.digest);
+    let lines: Vec<String> = log.lock().unwrap().iter().map(|r| r.line.clone()).collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+}
+
+#[tokio::test]
+async fn a_push_to_a_tag_puts_the_manifest_once_under_the_tag() {
+    let (_dir, layout, desc) = small_image();
+    let (addr, log) = serve(Arc::new(|_, req| {
+        let l = &req.line;
+        if l.starts_with("HEAD /v2/a/b/manifests/") {
+            (404, vec![], vec![])
+        } else if l.starts_with("HEAD /v2/a/b/blobs/") {
+            (200, vec![("Content-Length".into(), "2".into())], vec![])
+        } else if l.starts_with("PUT /v2/a/b/manifests/v1 ") {
+            (201, vec![], vec![])
+        } else {
+            (500, vec![], vec![])
+        }
+    }))
+    .await;
+    let target = Reference::parse(&format!("{addr}/a/b:v1")).unwrap();
+    crate::oci::transfer::push_from_layout(&client(), &layout, &desc, &target, &[])
+        .await
+        .unwrap();
+    let puts: Vec<String> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.line.starts_with("PUT "))
+        .map(|r| r.line.clone())
+        .collect();
+    assert_eq!(puts.len(), 1, "{puts:?}");
+    assert!(puts[0].starts_with("PUT /v2/a/b/manifests/v1 "), "{puts:?}");
 }
