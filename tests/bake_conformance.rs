@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// Cases that must pass (of 539 in the corpus copy this was last raised with).
-const MIN_PASSED: usize = 536;
+const MIN_PASSED: usize = 538;
 
 #[test]
 fn bake_print_matches_buildx() {

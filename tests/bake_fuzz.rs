@@ -31,7 +31,7 @@ fn run(text: &str, format: Format) {
     inputs
         .builtins
         .insert("BAKE_LOCAL_PLATFORM".into(), "linux/amd64".into());
-    if let Ok(cfg) = config::evaluate(&doc, inputs, false) {
+    if let Ok(cfg) = config::evaluate(&doc, inputs, false, config::Config::default()) {
         let names: Vec<String> = cfg.targets.iter().map(|t| t.name.clone()).collect();
         let _ = resolve::resolve(&cfg, &names, &["*.tags+=x".into()], &HashMap::new());
         let _ = resolve::resolve(&cfg, &["default".into()], &[], &HashMap::new());

@@ -27,7 +27,14 @@ impl Config {
 }
 
 /// Evaluates the document into a config.
-pub fn evaluate(doc: &Document, inputs: Inputs, file_relative: bool) -> Result<Config, EvalError> {
+/// `base` holds what compose files defined: bake blocks merge onto its targets and
+/// replace its groups, as buildx decodes HCL onto the compose config.
+pub fn evaluate(
+    doc: &Document,
+    inputs: Inputs,
+    file_relative: bool,
+    base: Config,
+) -> Result<Config, EvalError> {
     let mut ctx = Context::new(doc, inputs)?;
     let variables = ctx.resolve_globals()?;
 
@@ -41,7 +48,8 @@ pub fn evaluate(doc: &Document, inputs: Inputs, file_relative: bool) -> Result<C
     }
     let mut cfg = Config {
         variables,
-        ..Config::default()
+        groups: base.groups,
+        targets: base.targets,
     };
     let mut renamed: Vec<(String, Vec<String>)> = Vec::new();
     for (idx, insts) in &order {

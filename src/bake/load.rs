@@ -11,8 +11,12 @@ pub const ENV_BAKE_PATH_SEPARATOR: &str = "BUILDX_BAKE_PATH_SEPARATOR";
 pub const ENV_FILE_RELATIVE_PATHS: &str = "BUILDX_BAKE_FILE_RELATIVE_PATHS";
 pub const ENV_DISABLE_VARS_ENV_LOOKUP: &str = "BUILDX_BAKE_DISABLE_VARS_ENV_LOOKUP";
 
-/// Files looked up, in order, when none is named. Compose files are not supported.
+/// Files looked up, in order, when none is named (every one that exists is read).
 pub const DEFAULT_FILES: &[&str] = &[
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yml",
+    "docker-compose.yaml",
     "docker-bake.json",
     "docker-bake.hcl",
     "docker-bake.toml",

@@ -5,6 +5,7 @@
 //! groups, inherits and `--set`, `validate` checks what a build would reject, `print`
 //! writes buildx's `--print`/`--list` output, and `graph` orders targets for building.
 
+pub mod compose;
 pub mod config;
 pub mod csv;
 pub mod entries;
@@ -47,6 +48,9 @@ pub enum BakeError {
     /// A value a build would reject (bad platform, bad output, context from stdin...).
     #[error("{0}")]
     Invalid(String),
+    /// A compose file that cannot be read as bake targets.
+    #[error("failed to parse compose file: {0}")]
+    Compose(#[from] compose::ComposeError),
 }
 
 impl ToDiagnostic for BakeError {
@@ -135,11 +139,19 @@ pub fn load(req: &Request, stdin: &mut dyn std::io::Read) -> Result<Loaded, Bake
     let env = |k: &str| req.env.get(k).cloned();
     let (names, _from_env) = load::file_names(&req.files, env)?;
     let sources = load::read_files(&names, stdin)?;
-    let mut doc = Document::default();
-    for s in sources {
-        doc.add(s)?;
-    }
     let inputs = inputs_for(req)?;
+    // Compose files give the base targets; bake files (HCL, JSON, TOML) merge onto them.
+    let compose_env = compose_env(&inputs)?;
+    let lookup = |k: &str| compose_env.get(k).cloned();
+    let mut doc = Document::default();
+    let mut compose_files = Vec::new();
+    for s in sources {
+        match compose::detect(&s.name, &s.text, &lookup) {
+            (true, Some(e)) => return Err(e.into()),
+            (true, None) => compose_files.push(s),
+            (false, _) => doc.add(s)?,
+        }
+    }
     let file_relative = match req.env.get(load::ENV_FILE_RELATIVE_PATHS).map(|s| s.trim()) {
         None | Some("") => false,
         Some(v) => eval::varenv::parse_bool(v).ok_or_else(|| {
@@ -149,7 +161,32 @@ pub fn load(req: &Request, stdin: &mut dyn std::io::Read) -> Result<Loaded, Bake
             ))
         })?,
     };
-    let config = config::evaluate(&doc, inputs, file_relative).map_err(|error| {
+    let refs: Vec<&syntax::Source> = compose_files.iter().collect();
+    let (groups, mut targets) = compose::parse(&refs, &lookup)?;
+    if file_relative {
+        if let Some(base) = compose_files
+            .first()
+            .and_then(|f| config::local_file_dir(&f.name))
+        {
+            for t in &mut targets {
+                t.default_context_base = Some(base.clone());
+                if t.context.is_some() {
+                    t.context_base = Some(base.clone());
+                }
+                if let Some(c) = &t.contexts {
+                    for k in c.keys() {
+                        t.contexts_base.insert(k.clone(), base.clone());
+                    }
+                }
+            }
+        }
+    }
+    let base = config::Config {
+        groups,
+        targets,
+        variables: Vec::new(),
+    };
+    let config = config::evaluate(&doc, inputs, file_relative, base).map_err(|error| {
         let file = error
             .src
             .and_then(|i| doc.sources.get(i))
@@ -160,6 +197,24 @@ pub fn load(req: &Request, stdin: &mut dyn std::io::Read) -> Result<Loaded, Bake
         }
     })?;
     Ok(Loaded { doc, config })
+}
+
+/// The variables compose files are interpolated with: the environment (unless lookups
+/// are disabled), then `.env` in the working directory for what it does not set, then
+/// `--var` values.
+fn compose_env(inputs: &Inputs) -> Result<HashMap<String, String>, BakeError> {
+    let mut env = inputs.env.clone();
+    if let Ok(text) = std::fs::read_to_string(".env") {
+        let known = env.clone();
+        let lookup = |k: &str| known.get(k).cloned();
+        for (k, v) in compose::parse_dotenv(&text, &lookup)? {
+            env.entry(k).or_insert(v);
+        }
+    }
+    for (k, v) in &inputs.vars {
+        env.insert(k.clone(), v.clone());
+    }
+    Ok(env)
 }
 
 fn inputs_for(req: &Request) -> Result<Inputs, BakeError> {
