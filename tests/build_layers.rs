@@ -6,6 +6,8 @@
 mod common;
 
 use assert_cmd::Command;
+use common::build::{context, skopeo_raw};
+use common::oci::OciArchive;
 use common::TestEnv;
 use serde_json::Value;
 use std::path::Path;
@@ -13,21 +15,11 @@ use std::path::Path;
 const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
+/// [`common::build::kiln`] with a fixed `SOURCE_DATE_EPOCH`.
 fn kiln(home: &Path) -> Command {
-    let mut c = Command::cargo_bin("kiln").expect("kiln binary");
-    c.env("KILN_HOME", home)
-        .env("NO_COLOR", "1")
-        .env("SOURCE_DATE_EPOCH", "1700000000");
+    let mut c = common::build::kiln(home);
+    c.env("SOURCE_DATE_EPOCH", "1700000000");
     c
-}
-
-fn context(dockerfile: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write Dockerfile");
-    for (name, content) in files {
-        std::fs::write(dir.path().join(name), content).expect("write file");
-    }
-    dir
 }
 
 /// Builds in `ctx` with `home` as the store; returns the image id and the log.
@@ -52,27 +44,11 @@ fn build(home: &Path, ctx: &Path, base: &str, extra: &[&str]) -> (String, String
     (iid, log)
 }
 
-/// The manifest of the single image in an OCI archive.
+/// The manifest and config of the single image in an OCI archive.
 fn manifest(archive: &Path) -> Value {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = std::process::Command::new("tar")
-        .arg("-xf")
-        .arg(archive)
-        .arg("-C")
-        .arg(dir.path())
-        .status()
-        .expect("tar runs");
-    assert!(st.success(), "cannot unpack {}", archive.display());
-    let blob = |digest: &str| -> Value {
-        let hex = digest.trim_start_matches("sha256:");
-        let bytes = std::fs::read(dir.path().join("blobs/sha256").join(hex)).expect("blob");
-        serde_json::from_slice(&bytes).expect("json blob")
-    };
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).expect("index.json"))
-            .expect("index json");
-    let m = blob(index["manifests"][0]["digest"].as_str().expect("digest"));
-    let config = blob(m["config"]["digest"].as_str().expect("config digest"));
+    let oci = OciArchive::unpack(archive);
+    let m = oci.first_manifest();
+    let config = oci.blob_json(m["config"]["digest"].as_str().expect("config digest"));
     serde_json::json!({ "manifest": m, "config": config })
 }
 
@@ -315,20 +291,7 @@ fn oci_mediatypes_false_gives_docker_media_types() {
             &format!("type=registry,name={tag},oci-mediatypes=false"),
         ],
     );
-    let raw = |reference: &str| -> Value {
-        let out = std::process::Command::new("skopeo")
-            .args(["inspect", "--raw", "--tls-verify=false"])
-            .arg(format!("docker://{reference}"))
-            .output()
-            .expect("skopeo runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("json")
-    };
-    let list = raw(&tag);
+    let list = skopeo_raw(&tag);
     assert_eq!(
         list["mediaType"],
         "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -341,7 +304,7 @@ fn oci_mediatypes_false_gives_docker_media_types() {
             d["mediaType"],
             "application/vnd.docker.distribution.manifest.v2+json"
         );
-        let m = raw(&format!("{repo}@{}", d["digest"].as_str().unwrap()));
+        let m = skopeo_raw(&format!("{repo}@{}", d["digest"].as_str().unwrap()));
         assert_eq!(
             m["config"]["mediaType"],
             "application/vnd.docker.container.image.v1+json"
