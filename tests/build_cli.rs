@@ -5,7 +5,7 @@
 mod common;
 
 use assert_cmd::Command;
-use common::build::{contains_anywhere, context, kiln, skopeo_raw};
+use common::build::{build_iid, contains_anywhere, context, kiln, skopeo_raw};
 use common::TestEnv;
 use std::path::Path;
 
@@ -140,22 +140,8 @@ fn second_build_is_all_cached_and_digests_are_reproducible() {
     let home = tempfile::tempdir().unwrap();
     let ctx = context(APP, &[("hello.txt", "same\n")]);
     let build = |extra: &[&str]| {
-        let iid = ctx.path().join("iid");
-        let (ok, _, err) = run(kiln(home.path())
-            .current_dir(ctx.path())
-            .env("SOURCE_DATE_EPOCH", "1700000000")
-            .args([
-                "build",
-                "--progress=plain",
-                "--iidfile",
-                "iid",
-                "--build-arg",
-            ])
-            .arg(format!("BASE={}", env.base_image))
-            .args(extra)
-            .args(["-o", "type=oci,dest=out.tar", "."]));
-        assert!(ok, "{err}");
-        (std::fs::read_to_string(iid).expect("iidfile"), err)
+        let args = [extra, &["-o", "type=oci,dest=out.tar"]].concat();
+        build_iid(home.path(), ctx.path(), &env.base_image, &args)
     };
     let (first, _) = build(&[]);
     let (second, log) = build(&[]);

@@ -6,7 +6,7 @@
 mod common;
 
 use assert_cmd::Command;
-use common::build::{context, skopeo_raw};
+use common::build::{build_iid, context, skopeo_raw};
 use common::oci::OciArchive;
 use common::TestEnv;
 use serde_json::Value;
@@ -20,28 +20,6 @@ fn kiln(home: &Path) -> Command {
     let mut c = common::build::kiln(home);
     c.env("SOURCE_DATE_EPOCH", "1700000000");
     c
-}
-
-/// Builds in `ctx` with `home` as the store; returns the image id and the log.
-fn build(home: &Path, ctx: &Path, base: &str, extra: &[&str]) -> (String, String) {
-    let out = kiln(home)
-        .current_dir(ctx)
-        .args([
-            "build",
-            "--progress=plain",
-            "--iidfile",
-            "iid",
-            "--build-arg",
-        ])
-        .arg(format!("BASE={base}"))
-        .args(extra)
-        .arg(".")
-        .output()
-        .expect("kiln runs");
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "build {extra:?} failed:\n{log}");
-    let iid = std::fs::read_to_string(ctx.join("iid")).expect("iidfile");
-    (iid, log)
 }
 
 /// The manifest and config of the single image in an OCI archive.
@@ -76,7 +54,7 @@ fn a_stage_built_as_an_intermediate_exports_like_one_built_as_the_target() {
     let env = TestEnv::get();
     let ctx = context(TWO_STAGES, &[("hello.txt", "hello\n")]);
     let home = tempfile::tempdir().unwrap();
-    let (_, _) = build(
+    let (_, _) = build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -89,7 +67,7 @@ fn a_stage_built_as_an_intermediate_exports_like_one_built_as_the_target() {
     );
     // The final stage's RUN read what COPY --from took out of the other stage.
     let rootfs = ctx.path().join("rootfs");
-    build(
+    build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -102,7 +80,7 @@ fn a_stage_built_as_an_intermediate_exports_like_one_built_as_the_target() {
 
     // `gen` was an intermediate stage above: its layers come from the cache now and are
     // compressed for this export; a fresh store building it as the target must agree.
-    let (cached, log) = build(
+    let (cached, log) = build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -110,7 +88,7 @@ fn a_stage_built_as_an_intermediate_exports_like_one_built_as_the_target() {
     );
     assert_eq!(log.matches(" CACHED").count(), 3, "{log}");
     let fresh_home = tempfile::tempdir().unwrap();
-    let (fresh, _) = build(
+    let (fresh, _) = build_iid(
         fresh_home.path(),
         ctx.path(),
         &env.base_image,
@@ -165,7 +143,7 @@ fn compression_applies_to_new_layers_and_force_compression_to_all() {
         &[("hello.txt", "hello\n")],
     );
     let home = tempfile::tempdir().unwrap();
-    build(
+    build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -175,7 +153,7 @@ fn compression_applies_to_new_layers_and_force_compression_to_all() {
     assert!(media_types(&gz).iter().all(|t| t == GZIP), "{gz}");
 
     // Like BuildKit: cached layers keep their compression unless forced.
-    build(
+    build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -184,7 +162,7 @@ fn compression_applies_to_new_layers_and_force_compression_to_all() {
     let z = manifest(&ctx.path().join("z.tar"));
     assert_eq!(media_types(&z), media_types(&gz), "{z}");
 
-    build(
+    build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -245,7 +223,7 @@ COPY --from=gen /g /g
         &[],
     );
     let home = tempfile::tempdir().unwrap();
-    let (_, log) = build(
+    let (_, log) = build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -280,7 +258,7 @@ fn oci_mediatypes_false_gives_docker_media_types() {
     );
     let home = tempfile::tempdir().unwrap();
     let tag = format!("{}/kiln-test/docker-media-types:1", env.registry);
-    build(
+    build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -317,7 +295,7 @@ fn oci_mediatypes_false_gives_docker_media_types() {
         }
     }
     // The default stays OCI.
-    build(
+    build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,

@@ -31,6 +31,31 @@ pub fn context(dockerfile: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// `kiln build --progress=plain --iidfile iid --build-arg BASE=<base> EXTRA… .` in `ctx`
+/// with `home` as the store and `SOURCE_DATE_EPOCH=1700000000`; asserts that it succeeds
+/// and returns the image id and the log.
+pub fn build_iid(home: &Path, ctx: &Path, base: &str, extra: &[&str]) -> (String, String) {
+    let out = kiln(home)
+        .current_dir(ctx)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .args([
+            "build",
+            "--progress=plain",
+            "--iidfile",
+            "iid",
+            "--build-arg",
+        ])
+        .arg(format!("BASE={base}"))
+        .args(extra)
+        .arg(".")
+        .output()
+        .expect("kiln runs");
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "build {extra:?} failed:\n{log}");
+    let iid = std::fs::read_to_string(ctx.join("iid")).expect("iidfile");
+    (iid, log)
+}
+
 /// Whether the RUN sandbox is missing here (then the caller skips; the reason is printed).
 pub fn sandbox_missing() -> bool {
     if let Err(e) = kiln::engine::run::check_available() {
