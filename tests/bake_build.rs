@@ -7,36 +7,21 @@
 mod common;
 
 use assert_cmd::Command;
+use common::build::{sandbox_missing, write};
 use common::TestEnv;
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// [`common::build::kiln`] for bakes: no bake file or progress mode from the caller's
+/// environment.
 fn kiln(home: &Path) -> Command {
-    let mut c = Command::cargo_bin("kiln").expect("kiln binary");
-    c.env("KILN_HOME", home)
-        .env("NO_COLOR", "1")
-        .env_remove("BUILDX_BAKE_FILE")
+    let mut c = common::build::kiln(home);
+    c.env_remove("BUILDX_BAKE_FILE")
         .env_remove("BUILDKIT_PROGRESS")
         // A bake that hangs fails the test instead of hanging it.
         .timeout(Duration::from_secs(180));
     c
-}
-
-fn sandbox_missing() -> bool {
-    if let Err(e) = kiln::engine::run::check_available() {
-        eprintln!("SKIP: the RUN sandbox is not available here: {e}");
-        return true;
-    }
-    false
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    let p = dir.join(name);
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).expect("mkdir");
-    }
-    std::fs::write(p, text).expect("write");
 }
 
 /// A RUN that leaves its marker in a cache mount both targets share (one store) and waits

@@ -5,27 +5,9 @@
 mod common;
 
 use assert_cmd::Command;
+use common::build::{build_iid, contains_anywhere, context, kiln, skopeo_raw};
 use common::TestEnv;
 use std::path::Path;
-
-fn kiln(home: &Path) -> Command {
-    let mut c = Command::cargo_bin("kiln").expect("kiln binary");
-    c.env("KILN_HOME", home).env("NO_COLOR", "1");
-    c
-}
-
-fn context(dockerfile: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write Dockerfile");
-    for (name, content) in files {
-        let p = dir.path().join(name);
-        if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).expect("mkdir");
-        }
-        std::fs::write(p, content).expect("write file");
-    }
-    dir
-}
 
 fn run(cmd: &mut Command) -> (bool, String, String) {
     let out = cmd.output().expect("runs");
@@ -34,24 +16,6 @@ fn run(cmd: &mut Command) -> (bool, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-fn skopeo_raw(reference: &str) -> serde_json::Value {
-    let out = std::process::Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            &format!("docker://{reference}"),
-        ])
-        .output()
-        .expect("skopeo runs");
-    assert!(
-        out.status.success(),
-        "skopeo cannot read {reference}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("manifest JSON")
 }
 
 const APP: &str = "ARG BASE\nFROM ${BASE}\nCOPY hello.txt /hello.txt\nWORKDIR /srv\nCMD [\"cat\", \"/hello.txt\"]\n";
@@ -176,22 +140,8 @@ fn second_build_is_all_cached_and_digests_are_reproducible() {
     let home = tempfile::tempdir().unwrap();
     let ctx = context(APP, &[("hello.txt", "same\n")]);
     let build = |extra: &[&str]| {
-        let iid = ctx.path().join("iid");
-        let (ok, _, err) = run(kiln(home.path())
-            .current_dir(ctx.path())
-            .env("SOURCE_DATE_EPOCH", "1700000000")
-            .args([
-                "build",
-                "--progress=plain",
-                "--iidfile",
-                "iid",
-                "--build-arg",
-            ])
-            .arg(format!("BASE={}", env.base_image))
-            .args(extra)
-            .args(["-o", "type=oci,dest=out.tar", "."]));
-        assert!(ok, "{err}");
-        (std::fs::read_to_string(iid).expect("iidfile"), err)
+        let args = [extra, &["-o", "type=oci,dest=out.tar"]].concat();
+        build_iid(home.path(), ctx.path(), &env.base_image, &args)
     };
     let (first, _) = build(&[]);
     let (second, log) = build(&[]);
@@ -350,44 +300,6 @@ fn add_url_downloads_and_checks_checksums() {
     assert!(!ok);
     assert!(err.contains("checksum mismatch"), "{err}");
     assert!(!bad.path().join("out").exists());
-}
-
-/// Every file under `dir`, decompressing gzip blobs, searched for `needle`.
-fn contains_anywhere(dir: &Path, needle: &[u8]) -> Vec<String> {
-    use std::io::Read;
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let Ok(m) = std::fs::symlink_metadata(&p) else {
-                continue;
-            };
-            if m.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            if !m.is_file() {
-                continue;
-            }
-            let Ok(bytes) = std::fs::read(&p) else {
-                continue;
-            };
-            let mut all = bytes.clone();
-            let mut gz = flate2::read::MultiGzDecoder::new(&bytes[..]);
-            let mut plain = Vec::new();
-            if gz.read_to_end(&mut plain).is_ok() {
-                all.extend_from_slice(&plain);
-            }
-            if all.windows(needle.len()).any(|w| w == needle) {
-                hits.push(p.display().to_string());
-            }
-        }
-    }
-    hits
 }
 
 #[test]

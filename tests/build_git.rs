@@ -9,7 +9,10 @@
 //! newer frontend (`# syntax=docker/dockerfile:1`) would have to be pulled from the
 //! internet.
 
-use assert_cmd::Command;
+mod common;
+
+use common::build::{kiln, write};
+use common::free_port;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -19,12 +22,6 @@ const T1: i64 = 1_700_000_000;
 const T2: i64 = 1_700_000_100;
 const T3: i64 = 1_700_000_200;
 const T4: i64 = 1_700_000_300;
-
-fn kiln(home: &Path) -> Command {
-    let mut c = Command::cargo_bin("kiln").expect("kiln binary");
-    c.env("KILN_HOME", home).env("NO_COLOR", "1");
-    c
-}
 
 /// Runs git in `dir` with a fixed identity and commit date; panics on failure.
 fn git(dir: &Path, date: i64, args: &[&str]) -> String {
@@ -47,13 +44,6 @@ fn git(dir: &Path, date: i64, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-fn write(path: &Path, content: &str) {
-    if let Some(p) = path.parent() {
-        std::fs::create_dir_all(p).expect("mkdir");
-    }
-    std::fs::write(path, content).expect("write");
-}
-
 /// A repository served by `git daemon` (git://) and as static files (dumb HTTP).
 struct Server {
     base: tempfile::TempDir,
@@ -73,20 +63,15 @@ impl Drop for Server {
     }
 }
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 impl Server {
     fn start() -> Server {
         let base = tempfile::tempdir().expect("tempdir");
         let repo = base.path().join("repo");
         std::fs::create_dir_all(&repo).expect("mkdir");
         git(&repo, T1, &["init", "-q"]);
-        write(&repo.join("a.txt"), "hello\n");
-        write(&repo.join("sub/deep/d.txt"), "deep\n");
-        write(&repo.join("run.sh"), "#!/bin/sh\necho hi\n");
+        write(&repo, "a.txt", "hello\n");
+        write(&repo, "sub/deep/d.txt", "deep\n");
+        write(&repo, "run.sh", "#!/bin/sh\necho hi\n");
         {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(repo.join("run.sh"), std::fs::Permissions::from_mode(0o755))
@@ -98,12 +83,12 @@ impl Server {
         git(&repo, T1, &["tag", "v1"]);
         git(&repo, T1, &["tag", "-a", "v1a", "-m", "annotated"]);
         let one = git(&repo, T1, &["rev-parse", "HEAD"]);
-        write(&repo.join("b.txt"), "two\n");
+        write(&repo, "b.txt", "two\n");
         git(&repo, T2, &["add", "-A"]);
         git(&repo, T2, &["commit", "-qm", "two"]);
         let two = git(&repo, T2, &["rev-parse", "HEAD"]);
         git(&repo, T3, &["checkout", "-qb", "dev"]);
-        write(&repo.join("sub/devonly.txt"), "dev\n");
+        write(&repo, "sub/devonly.txt", "dev\n");
         git(&repo, T3, &["add", "-A"]);
         git(&repo, T3, &["commit", "-qm", "dev"]);
         let dev = git(&repo, T3, &["rev-parse", "HEAD"]);
@@ -432,7 +417,7 @@ fn cached_until_the_branch_moves() {
     );
     // A new commit on main: `git ls-remote` sees it, so the first ADD runs again (and
     // the second, which is built on top of it).
-    write(&srv.repo().join("c.txt"), "three\n");
+    write(&srv.repo(), "c.txt", "three\n");
     git(&srv.repo(), T4, &["add", "-A"]);
     git(&srv.repo(), T4, &["commit", "-qm", "three"]);
     let moved = build(home.path(), ctx.path(), &df);

@@ -6,6 +6,8 @@
 mod common;
 
 use assert_cmd::Command;
+use common::build::{build_iid, context, skopeo_raw};
+use common::oci::OciArchive;
 use common::TestEnv;
 use serde_json::Value;
 use std::path::Path;
@@ -13,66 +15,18 @@ use std::path::Path;
 const GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
 
+/// [`common::build::kiln`] with a fixed `SOURCE_DATE_EPOCH`.
 fn kiln(home: &Path) -> Command {
-    let mut c = Command::cargo_bin("kiln").expect("kiln binary");
-    c.env("KILN_HOME", home)
-        .env("NO_COLOR", "1")
-        .env("SOURCE_DATE_EPOCH", "1700000000");
+    let mut c = common::build::kiln(home);
+    c.env("SOURCE_DATE_EPOCH", "1700000000");
     c
 }
 
-fn context(dockerfile: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write Dockerfile");
-    for (name, content) in files {
-        std::fs::write(dir.path().join(name), content).expect("write file");
-    }
-    dir
-}
-
-/// Builds in `ctx` with `home` as the store; returns the image id and the log.
-fn build(home: &Path, ctx: &Path, base: &str, extra: &[&str]) -> (String, String) {
-    let out = kiln(home)
-        .current_dir(ctx)
-        .args([
-            "build",
-            "--progress=plain",
-            "--iidfile",
-            "iid",
-            "--build-arg",
-        ])
-        .arg(format!("BASE={base}"))
-        .args(extra)
-        .arg(".")
-        .output()
-        .expect("kiln runs");
-    let log = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "build {extra:?} failed:\n{log}");
-    let iid = std::fs::read_to_string(ctx.join("iid")).expect("iidfile");
-    (iid, log)
-}
-
-/// The manifest of the single image in an OCI archive.
+/// The manifest and config of the single image in an OCI archive.
 fn manifest(archive: &Path) -> Value {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = std::process::Command::new("tar")
-        .arg("-xf")
-        .arg(archive)
-        .arg("-C")
-        .arg(dir.path())
-        .status()
-        .expect("tar runs");
-    assert!(st.success(), "cannot unpack {}", archive.display());
-    let blob = |digest: &str| -> Value {
-        let hex = digest.trim_start_matches("sha256:");
-        let bytes = std::fs::read(dir.path().join("blobs/sha256").join(hex)).expect("blob");
-        serde_json::from_slice(&bytes).expect("json blob")
-    };
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("index.json")).expect("index.json"))
-            .expect("index json");
-    let m = blob(index["manifests"][0]["digest"].as_str().expect("digest"));
-    let config = blob(m["config"]["digest"].as_str().expect("config digest"));
+    let oci = OciArchive::unpack(archive);
+    let m = oci.first_manifest();
+    let config = oci.blob_json(m["config"]["digest"].as_str().expect("config digest"));
     serde_json::json!({ "manifest": m, "config": config })
 }
 
@@ -100,7 +54,7 @@ fn a_stage_built_as_an_intermediate_exports_like_one_built_as_the_target() {
     let env = TestEnv::get();
     let ctx = context(TWO_STAGES, &[("hello.txt", "hello\n")]);
     let home = tempfile::tempdir().unwrap();
-    let (_, _) = build(
+    let (_, _) = build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -113,7 +67,7 @@ fn a_stage_built_as_an_intermediate_exports_like_one_built_as_the_target() {
     );
     // The final stage's RUN read what COPY --from took out of the other stage.
     let rootfs = ctx.path().join("rootfs");
-    build(
+    build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -126,7 +80,7 @@ fn a_stage_built_as_an_intermediate_exports_like_one_built_as_the_target() {
 
     // `gen` was an intermediate stage above: its layers come from the cache now and are
     // compressed for this export; a fresh store building it as the target must agree.
-    let (cached, log) = build(
+    let (cached, log) = build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -134,7 +88,7 @@ fn a_stage_built_as_an_intermediate_exports_like_one_built_as_the_target() {
     );
     assert_eq!(log.matches(" CACHED").count(), 3, "{log}");
     let fresh_home = tempfile::tempdir().unwrap();
-    let (fresh, _) = build(
+    let (fresh, _) = build_iid(
         fresh_home.path(),
         ctx.path(),
         &env.base_image,
@@ -189,7 +143,7 @@ fn compression_applies_to_new_layers_and_force_compression_to_all() {
         &[("hello.txt", "hello\n")],
     );
     let home = tempfile::tempdir().unwrap();
-    build(
+    build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -199,7 +153,7 @@ fn compression_applies_to_new_layers_and_force_compression_to_all() {
     assert!(media_types(&gz).iter().all(|t| t == GZIP), "{gz}");
 
     // Like BuildKit: cached layers keep their compression unless forced.
-    build(
+    build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -208,7 +162,7 @@ fn compression_applies_to_new_layers_and_force_compression_to_all() {
     let z = manifest(&ctx.path().join("z.tar"));
     assert_eq!(media_types(&z), media_types(&gz), "{z}");
 
-    build(
+    build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -269,7 +223,7 @@ COPY --from=gen /g /g
         &[],
     );
     let home = tempfile::tempdir().unwrap();
-    let (_, log) = build(
+    let (_, log) = build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -304,7 +258,7 @@ fn oci_mediatypes_false_gives_docker_media_types() {
     );
     let home = tempfile::tempdir().unwrap();
     let tag = format!("{}/kiln-test/docker-media-types:1", env.registry);
-    build(
+    build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,
@@ -315,20 +269,7 @@ fn oci_mediatypes_false_gives_docker_media_types() {
             &format!("type=registry,name={tag},oci-mediatypes=false"),
         ],
     );
-    let raw = |reference: &str| -> Value {
-        let out = std::process::Command::new("skopeo")
-            .args(["inspect", "--raw", "--tls-verify=false"])
-            .arg(format!("docker://{reference}"))
-            .output()
-            .expect("skopeo runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).expect("json")
-    };
-    let list = raw(&tag);
+    let list = skopeo_raw(&tag);
     assert_eq!(
         list["mediaType"],
         "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -341,7 +282,7 @@ fn oci_mediatypes_false_gives_docker_media_types() {
             d["mediaType"],
             "application/vnd.docker.distribution.manifest.v2+json"
         );
-        let m = raw(&format!("{repo}@{}", d["digest"].as_str().unwrap()));
+        let m = skopeo_raw(&format!("{repo}@{}", d["digest"].as_str().unwrap()));
         assert_eq!(
             m["config"]["mediaType"],
             "application/vnd.docker.container.image.v1+json"
@@ -354,7 +295,7 @@ fn oci_mediatypes_false_gives_docker_media_types() {
         }
     }
     // The default stays OCI.
-    build(
+    build_iid(
         home.path(),
         ctx.path(),
         &env.base_image,

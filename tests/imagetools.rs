@@ -7,7 +7,9 @@
 //! When nothing answers there, the test starts its own registry on a free loopback port
 //! and populates it with the corpus images.
 
-use std::net::TcpListener;
+mod common;
+
+use common::free_port;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -61,13 +63,6 @@ fn http_status(addr: &str, path: &str) -> Option<u16> {
         .parse()
         .ok()
         .filter(|c| *c != 0)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
 }
 
 /// A registry this test started; killed (by its own handle) when dropped.

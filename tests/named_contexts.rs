@@ -8,32 +8,17 @@
 mod common;
 
 use assert_cmd::Command;
+use common::build::{sandbox_missing, write};
 use common::TestEnv;
 use std::path::Path;
 
+/// [`common::build::kiln`] with no progress mode from the caller's environment and a
+/// time limit.
 fn kiln(home: &Path) -> Command {
-    let mut c = Command::cargo_bin("kiln").expect("kiln binary");
-    c.env("KILN_HOME", home)
-        .env("NO_COLOR", "1")
-        .env_remove("BUILDKIT_PROGRESS")
+    let mut c = common::build::kiln(home);
+    c.env_remove("BUILDKIT_PROGRESS")
         .timeout(std::time::Duration::from_secs(180));
     c
-}
-
-fn sandbox_missing() -> bool {
-    if let Err(e) = kiln::engine::run::check_available() {
-        eprintln!("SKIP: the RUN sandbox is not available here: {e}");
-        return true;
-    }
-    false
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    let p = dir.join(name);
-    if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).expect("mkdir");
-    }
-    std::fs::write(p, text).expect("write");
 }
 
 /// Runs kiln in `dir`; returns (success, stderr).

@@ -8,6 +8,7 @@
 mod common;
 
 use assert_cmd::Command;
+use common::oci::OciArchive;
 use common::{env_or_fail, TestEnv};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -183,26 +184,16 @@ type Member = (String, char, u64, u64, u32);
 
 /// The image of an OCI archive: its manifest digest and each layer's members.
 fn image_layers(archive: &Path) -> (String, Vec<Vec<Member>>) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = std::fs::File::open(archive).expect("open archive");
-    tar::Archive::new(file).unpack(dir.path()).expect("unpack");
-    let read_json = |p: PathBuf| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(&p).expect("read")).expect("json")
-    };
-    let blob = |d: &str| {
-        dir.path()
-            .join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"))
-    };
-    let index = read_json(dir.path().join("index.json"));
-    let digest = index["manifests"][0]["digest"]
+    let oci = OciArchive::unpack(archive);
+    let digest = oci.index()["manifests"][0]["digest"]
         .as_str()
         .expect("manifest digest")
         .to_string();
-    let manifest = read_json(blob(&digest));
+    let manifest = oci.blob_json(&digest);
     let mut layers = Vec::new();
     for l in manifest["layers"].as_array().expect("layers") {
-        let f = std::fs::File::open(blob(l["digest"].as_str().expect("digest"))).expect("blob");
+        let f = std::fs::File::open(oci.blob_path(l["digest"].as_str().expect("digest")))
+            .expect("blob");
         let mut a = tar::Archive::new(flate2::read::MultiGzDecoder::new(f));
         let mut members = Vec::new();
         for e in a.entries().expect("entries") {

@@ -1,10 +1,13 @@
 //! `run::cancel_all` stops a running sandbox (its own test binary: it kills every sandbox
 //! of the process).
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use kiln::engine::run::{self, run_with_helper, NetworkMode, RunSpec};
+use common::sandbox::{extract_base_layer, shell_spec, HELPER};
+use kiln::engine::run::{self, run_with_helper};
 
 #[test]
 fn cancel_all_kills_the_sandbox() {
@@ -12,52 +15,9 @@ fn cancel_all_kills_the_sandbox() {
         eprintln!("SKIP: the RUN sandbox is not available here");
         return;
     }
-    let base = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/dockerfile/base");
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(base.join("index.json")).expect("index"))
-            .expect("json");
-    let blob = |d: &str| {
-        base.join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"))
-    };
-    let inner: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(blob(index["manifests"][0]["digest"].as_str().expect("d"))).expect("r"),
-    )
-    .expect("json");
-    let m = inner["manifests"]
-        .as_array()
-        .expect("manifests")
-        .iter()
-        .find(|m| m["platform"]["architecture"] == run::host_arch())
-        .expect("platform");
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(blob(m["digest"].as_str().expect("d"))).expect("r"))
-            .expect("json");
     let layer = tempfile::tempdir().expect("tempdir");
-    kiln::engine::layer::extract_layer(
-        &blob(manifest["layers"][0]["digest"].as_str().expect("d")),
-        manifest["layers"][0]["mediaType"].as_str().expect("mt"),
-        layer.path(),
-    )
-    .expect("extract");
-    let spec = RunSpec {
-        args: vec![
-            "/bin/sh".into(),
-            "-c".into(),
-            "echo started; sleep 60".into(),
-        ],
-        env: vec!["PATH=/bin:/usr/bin".into()],
-        cwd: "/".into(),
-        uid: 0,
-        gid: 0,
-        additional_gids: vec![],
-        hostname: "buildkitsandbox".into(),
-        network: NetworkMode::Default,
-        mounts: vec![],
-        platform_arch: run::host_arch().into(),
-        extra_hosts: vec![],
-        insecure: false,
-    };
+    extract_base_layer(run::host_arch(), layer.path());
+    let spec = shell_spec("echo started; sleep 60", &["PATH=/bin:/usr/bin"]);
     let scratch = tempfile::tempdir().expect("tempdir");
     let canceller = std::thread::spawn(|| {
         std::thread::sleep(Duration::from_millis(800));
@@ -66,7 +26,7 @@ fn cancel_all_kills_the_sandbox() {
     let start = Instant::now();
     let mut out = Vec::new();
     let outcome = run_with_helper(
-        Path::new(env!("CARGO_BIN_EXE_kiln")),
+        Path::new(HELPER),
         &[layer.path().to_path_buf()],
         &spec,
         scratch.path(),

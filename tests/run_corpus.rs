@@ -7,9 +7,12 @@
 //! Needs root and overlayfs (skips with a reason otherwise); arm64 cases need
 //! binfmt_misc's qemu-aarch64 (skipped with a note when missing).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use common::sandbox::{corpus, extract_base_layer, shell_spec, HELPER, PATH};
 use kiln::engine::fs::{Content, Entry, EntryKind, FsView};
 use kiln::engine::layer::{extract_layer, write_layer, LayerOptions};
 use kiln::engine::layered_fs::LayeredFs;
@@ -17,43 +20,9 @@ use kiln::engine::run::{self, diff_upper, run_with_helper, MountSpec, NetworkMod
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-const HELPER: &str = env!("CARGO_BIN_EXE_kiln");
-const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/dockerfile")
-}
-
 fn read_json(path: &Path) -> Value {
     let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&text).expect("json")
-}
-
-fn blob(digest: &str) -> PathBuf {
-    corpus()
-        .join("base/blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"))
-}
-
-fn base_layer(arch: &str, dest: &Path) {
-    let index = read_json(&corpus().join("base/index.json"));
-    let inner = read_json(&blob(
-        index["manifests"][0]["digest"].as_str().expect("digest"),
-    ));
-    let m = inner["manifests"]
-        .as_array()
-        .expect("manifests")
-        .iter()
-        .find(|m| m["platform"]["architecture"] == arch)
-        .expect("platform");
-    let manifest = read_json(&blob(m["digest"].as_str().expect("digest")));
-    let layer = &manifest["layers"][0];
-    extract_layer(
-        &blob(layer["digest"].as_str().expect("digest")),
-        layer["mediaType"].as_str().expect("media type"),
-        dest,
-    )
-    .expect("extract");
 }
 
 /// One RUN of a case.
@@ -311,7 +280,7 @@ fn check_case(name: &str, dir: &Path, work: &Path) -> Result<Vec<String>, String
     std::fs::create_dir_all(&case_dir).map_err(|e| e.to_string())?;
     let base = case_dir.join("base");
     std::fs::create_dir(&base).map_err(|e| e.to_string())?;
-    base_layer(arch, &base);
+    extract_base_layer(arch, &base);
     let mut lower = vec![base];
     let mut problems = Vec::new();
     // Later layers override earlier tree checks: remember the last writer of each path.
@@ -321,18 +290,13 @@ fn check_case(name: &str, dir: &Path, work: &Path) -> Result<Vec<String>, String
         let user =
             kiln::engine::users::resolve_run_user(&view, &r.user).map_err(|e| e.to_string())?;
         let spec = RunSpec {
-            args: vec!["/bin/sh".into(), "-c".into(), r.script.clone()],
-            env: vec![PATH.into(), format!("HOME={}", user.home)],
-            cwd: "/".into(),
             uid: user.uid,
             gid: user.gid,
             additional_gids: user.additional_gids.clone(),
-            hostname: "buildkitsandbox".into(),
             network: r.network,
             mounts: mount_specs(&r.mounts, dir, &case_dir.join(format!("m{i}")), &secrets)?,
             platform_arch: arch.into(),
-            extra_hosts: vec![],
-            insecure: false,
+            ..shell_spec(&r.script, &[PATH, &format!("HOME={}", user.home)])
         };
         let scratch = case_dir.join(format!("run{i}"));
         std::fs::create_dir(&scratch).map_err(|e| e.to_string())?;

@@ -4,33 +4,17 @@
 //! Needs root, namespaces and overlayfs; each test prints a skip reason and returns when
 //! the machine truly does not offer them (CI must have them).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::sandbox::{extract_base_layer, shell_spec, HELPER, PATH};
 use kiln::engine::fs::{Entry, EntryKind, LayerSpec};
 use kiln::engine::layered_fs::LayeredFs;
 use kiln::engine::run::{
     self, diff_upper, run_with_helper, MountSpec, NetworkMode, RunOutcome, RunSpec,
 };
-use serde_json::Value;
-
-const HELPER: &str = env!("CARGO_BIN_EXE_kiln");
-const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-fn base_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/dockerfile/base")
-}
-
-fn read_json(path: &Path) -> Value {
-    let text = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&text).expect("json")
-}
-
-fn blob(digest: &str) -> PathBuf {
-    base_dir()
-        .join("blobs/sha256")
-        .join(digest.trim_start_matches("sha256:"))
-}
 
 /// The base image's layer for `arch`, extracted into a temp dir that lives as long as
 /// the returned guard.
@@ -45,28 +29,11 @@ impl Base {
 }
 
 fn base_layer(arch: &'static str) -> Base {
-    let index = read_json(&base_dir().join("index.json"));
-    let inner = read_json(&blob(
-        index["manifests"][0]["digest"].as_str().expect("digest"),
-    ));
-    let manifest = inner["manifests"]
-        .as_array()
-        .expect("manifests")
-        .iter()
-        .find(|m| m["platform"]["architecture"] == arch)
-        .expect("platform in the base image");
-    let manifest = read_json(&blob(manifest["digest"].as_str().expect("digest")));
-    let layer = &manifest["layers"][0];
     let dir = tempfile::Builder::new()
         .prefix("kiln-run-base-")
         .tempdir()
         .expect("tempdir");
-    kiln::engine::layer::extract_layer(
-        &blob(layer["digest"].as_str().expect("digest")),
-        layer["mediaType"].as_str().expect("media type"),
-        dir.path(),
-    )
-    .expect("extract the base layer");
+    extract_base_layer(arch, dir.path());
     Base { dir }
 }
 
@@ -92,20 +59,7 @@ macro_rules! need_sandbox {
 }
 
 fn spec(script: &str) -> RunSpec {
-    RunSpec {
-        args: vec!["/bin/sh".into(), "-c".into(), script.into()],
-        env: vec![PATH.into(), "HOME=/root".into()],
-        cwd: "/".into(),
-        uid: 0,
-        gid: 0,
-        additional_gids: vec![],
-        hostname: "buildkitsandbox".into(),
-        network: NetworkMode::Default,
-        mounts: vec![],
-        platform_arch: run::host_arch().into(),
-        extra_hosts: vec![],
-        insecure: false,
-    }
+    shell_spec(script, &[PATH, "HOME=/root"])
 }
 
 struct Ran {

@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::build::contains_anywhere;
+use common::oci::OciArchive;
 use common::TestEnv;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -40,12 +42,15 @@ COPY --from=build /work/greeting.txt /data/ /copied/
 RUN --mount=type=bind,source=ctxfile.txt,target=/mnt/ctx.txt cp /mnt/ctx.txt /from-bind && rm -rf /copied/moved/two /bin/sed && echo final > /final
 "#;
 
+/// A context with `dockerfile`, a file to bind and the secret.
 fn context(dockerfile: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write Dockerfile");
-    std::fs::write(dir.path().join("ctxfile.txt"), "from the context\n").expect("write");
-    std::fs::write(dir.path().join("secret.txt"), SECRET).expect("write");
-    dir
+    common::build::context(
+        dockerfile,
+        &[
+            ("ctxfile.txt", "from the context\n"),
+            ("secret.txt", SECRET),
+        ],
+    )
 }
 
 fn docker(env: &TestEnv) -> Command {
@@ -164,77 +169,21 @@ fn build_args(
     a
 }
 
-/// Every file under `dir` (gzip blobs decompressed) that contains `needle`.
-fn contains_anywhere(dir: &Path, needle: &[u8]) -> Vec<String> {
-    use std::io::Read;
-    let mut hits = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            let Ok(m) = std::fs::symlink_metadata(&p) else {
-                continue;
-            };
-            if m.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            let Ok(bytes) = std::fs::read(&p) else {
-                continue;
-            };
-            let mut all = bytes.clone();
-            let mut plain = Vec::new();
-            if flate2::read::MultiGzDecoder::new(&bytes[..])
-                .read_to_end(&mut plain)
-                .is_ok()
-            {
-                all.extend_from_slice(&plain);
-            }
-            if all.windows(needle.len()).any(|w| w == needle) {
-                hits.push(p.display().to_string());
-            }
-        }
-    }
-    hits
-}
-
 /// The layers of an OCI archive, each as `tar -tv` lines plus content digests, for a
 /// readable difference when two archives are not identical.
 fn describe(archive: &Path) -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = Command::new("tar")
-        .arg("-xf")
-        .arg(archive)
-        .arg("-C")
-        .arg(dir.path())
-        .status()
-        .expect("tar runs");
-    assert!(st.success());
-    let blob = |d: &str| {
-        dir.path()
-            .join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"))
-    };
-    let json = |p: PathBuf| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json")
-    };
-    let index = json(dir.path().join("index.json"));
-    let manifest = json(blob(
-        index["manifests"][0]["digest"].as_str().expect("digest"),
-    ));
+    let oci = OciArchive::unpack(archive);
+    let manifest = oci.first_manifest();
     let mut out = format!(
         "config: {}\n",
-        std::fs::read_to_string(blob(manifest["config"]["digest"].as_str().expect("config")))
+        String::from_utf8(oci.blob(manifest["config"]["digest"].as_str().expect("config")))
             .expect("config")
     );
     for l in manifest["layers"].as_array().expect("layers") {
         let d = l["digest"].as_str().expect("digest");
         let listing = Command::new("tar")
             .arg("-tvzf")
-            .arg(blob(d))
+            .arg(oci.blob_path(d))
             .output()
             .expect("tar runs");
         out.push_str(&format!(
@@ -247,31 +196,13 @@ fn describe(archive: &Path) -> String {
 
 /// A file of the image's last layer that has `path`.
 fn file_in_image(archive: &Path, path: &str) -> Option<String> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    Command::new("tar")
-        .arg("-xf")
-        .arg(archive)
-        .arg("-C")
-        .arg(dir.path())
-        .status()
-        .expect("tar runs");
-    let blob = |d: &str| {
-        dir.path()
-            .join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"))
-    };
-    let json = |p: PathBuf| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json")
-    };
-    let index = json(dir.path().join("index.json"));
-    let manifest = json(blob(
-        index["manifests"][0]["digest"].as_str().expect("digest"),
-    ));
+    let oci = OciArchive::unpack(archive);
+    let manifest = oci.first_manifest();
     let mut found = None;
     for l in manifest["layers"].as_array().expect("layers") {
         let o = Command::new("tar")
             .arg("-xzOf")
-            .arg(blob(l["digest"].as_str().expect("digest")))
+            .arg(oci.blob_path(l["digest"].as_str().expect("digest")))
             .arg(path.trim_start_matches('/'))
             .output()
             .expect("tar runs");
@@ -616,40 +547,21 @@ fn platforms_take_turns_on_the_root_and_foreign_ones_run_through_qemu() {
     );
     let (ok, log) = in_container(&env, ctx.path(), out.path(), home.path(), &script);
     assert!(ok, "{log}");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let st = Command::new("tar")
-        .arg("-xf")
-        .arg(out.path().join("img.tar"))
-        .arg("-C")
-        .arg(dir.path())
-        .status()
-        .expect("tar runs");
-    assert!(st.success());
-    let blob = |d: &str| {
-        dir.path()
-            .join("blobs/sha256")
-            .join(d.trim_start_matches("sha256:"))
-    };
-    let json = |p: PathBuf| -> serde_json::Value {
-        serde_json::from_slice(&std::fs::read(p).expect("read")).expect("json")
-    };
-    let index = json(dir.path().join("index.json"));
-    let inner = json(blob(
-        index["manifests"][0]["digest"].as_str().expect("digest"),
-    ));
+    let oci = OciArchive::unpack(&out.path().join("img.tar"));
+    let inner = oci.first_manifest();
     let mut arches = Vec::new();
     for m in inner["manifests"]
         .as_array()
         .expect("an index of two images")
     {
-        let manifest = json(blob(m["digest"].as_str().expect("digest")));
+        let manifest = oci.blob_json(m["digest"].as_str().expect("digest"));
         let layers = manifest["layers"].as_array().expect("layers");
         let last = layers.last().expect("a layer")["digest"]
             .as_str()
             .expect("digest");
         let o = Command::new("tar")
             .arg("-xzOf")
-            .arg(blob(last))
+            .arg(oci.blob_path(last))
             .arg("arch")
             .output()
             .expect("tar runs");

@@ -15,6 +15,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub mod build;
+pub mod oci;
+pub mod sandbox;
+
 /// How to get the environment; part of every failure message.
 pub const SETUP_HINT: &str = "run `scripts/test-env.sh up` (as root) and then \
      `source ${KILN_TESTENV:-/tmp/kiln-testenv}/env.sh` before `cargo test` \
@@ -273,6 +277,14 @@ pub fn http_get(addr: &str, path: &str, basic: Option<(&str, &str)>) -> (u16, St
     (status, response)
 }
 
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
 /// Standard base64 with padding.
 pub fn base64(data: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -331,13 +343,26 @@ impl Layout {
             .unwrap_or_else(|e| panic!("blob {digest} is not JSON: {e}"))
     }
 
-    /// The descriptor in index.json tagged `tag` (annotation org.opencontainers.image.ref.name).
-    pub fn tagged(&self, tag: &str) -> Value {
-        let index: Value = serde_json::from_slice(
+    /// index.json.
+    pub fn index(&self) -> Value {
+        serde_json::from_slice(
             &std::fs::read(self.root.join("index.json")).expect("read index.json"),
         )
-        .expect("index.json is JSON");
-        index["manifests"]
+        .expect("index.json is JSON")
+    }
+
+    /// The blob of the first descriptor in index.json (the image of a single-image archive).
+    pub fn first_manifest(&self) -> Value {
+        self.blob_json(
+            self.index()["manifests"][0]["digest"]
+                .as_str()
+                .expect("digest"),
+        )
+    }
+
+    /// The descriptor in index.json tagged `tag` (annotation org.opencontainers.image.ref.name).
+    pub fn tagged(&self, tag: &str) -> Value {
+        self.index()["manifests"]
             .as_array()
             .into_iter()
             .flatten()
