@@ -542,3 +542,107 @@ fn dumb_http_falls_back_to_a_full_fetch() {
     let over_http: BTreeMap<_, _> = t.into_iter().filter(|(k, _)| k.starts_with("h")).collect();
     assert_eq!(over_git, over_http);
 }
+
+/// A repository with Dockerfiles, served by the test's git daemon as `ctx`.
+fn context_repo(srv: &Server) -> String {
+    let repo = srv.base.path().join("ctx");
+    std::fs::create_dir_all(&repo).expect("mkdir");
+    git(&repo, T1, &["init", "-q"]);
+    write(&repo, "app/Dockerfile", "FROM scratch\nCOPY . /src\n");
+    write(
+        &repo,
+        "app/Other.Dockerfile",
+        "FROM scratch\nCOPY hello.txt /other.txt\n",
+    );
+    write(&repo, "app/hello.txt", "hello from git\n");
+    write(&repo, "README", "top\n");
+    git(&repo, T1, &["add", "-A"]);
+    git(&repo, T1, &["commit", "-qm", "ctx"]);
+    srv.url("ctx")
+}
+
+#[test]
+fn git_repositories_as_build_contexts() {
+    let srv = Server::start();
+    let url = context_repo(&srv);
+    let (home, dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let run = |args: &[&str]| {
+        let o = kiln(home.path())
+            .current_dir(dir.path())
+            .arg("build")
+            .arg("--progress=plain")
+            .args(args)
+            .output()
+            .expect("kiln runs");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    // The context: a branch and a subdirectory of the repository; its Dockerfile.
+    let (ok, err) = run(&["-o", "type=tar,dest=a.tar", &format!("{url}#main:app")]);
+    assert!(ok, "{err}");
+    let t = read_tar(&dir.path().join("a.tar"));
+    assert_eq!(t["src/hello.txt"].content, "hello from git\n");
+    assert!(t.contains_key("src/Dockerfile"));
+    assert!(!t.contains_key("src/README") && !t.contains_key("src/.git"));
+    // -f names a file of the checkout.
+    let (ok, err) = run(&[
+        "-f",
+        "Other.Dockerfile",
+        "-o",
+        "type=tar,dest=b.tar",
+        &format!("{url}#main:app"),
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        read_tar(&dir.path().join("b.tar"))["other.txt"].content,
+        "hello from git\n"
+    );
+    // A named context from git, the main context local.
+    write(
+        dir.path(),
+        "Dockerfile",
+        "FROM scratch\nCOPY --from=src hello.txt /named.txt\n",
+    );
+    let (ok, err) = run(&[
+        "--build-context",
+        &format!("src={url}#main:app"),
+        "-o",
+        "type=tar,dest=c.tar",
+        ".",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        read_tar(&dir.path().join("c.tar"))["named.txt"].content,
+        "hello from git\n"
+    );
+    // bake: a target's context is a git URL.
+    write(
+        dir.path(),
+        "docker-bake.hcl",
+        &format!(
+            "target \"app\" {{\n  context = \"{url}#main:app\"\n  output = [\"type=tar,dest=d.tar\"]\n}}\n"
+        ),
+    );
+    let o = kiln(home.path())
+        .current_dir(dir.path())
+        .args(["bake", "--progress=plain", "app"])
+        .output()
+        .expect("kiln runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        read_tar(&dir.path().join("d.tar"))["src/hello.txt"].content,
+        "hello from git\n"
+    );
+    // A ref that does not exist, and a tarball URL: clear errors, nothing written.
+    let (ok, err) = run(&["-o", "type=tar,dest=e.tar", &format!("{url}#nope")]);
+    assert!(!ok && err.contains("nope"), "{err}");
+    let (ok, err) = run(&[
+        "-o",
+        "type=tar,dest=e.tar",
+        "https://127.0.0.1:9/ctx.tar.gz",
+    ]);
+    assert!(!ok && err.contains("not available yet"), "{err}");
+    assert!(!dir.path().join("e.tar").exists());
+}

@@ -3,6 +3,7 @@
 use crate::engine::exec::{BuildOptions, Engine};
 use crate::engine::plan::{BuildRequest, NamedContext};
 use crate::engine::pull::Puller;
+use crate::engine::remote_context::{self, RemoteContexts};
 use crate::engine::store::Store;
 use crate::error::Error;
 use crate::oci::registry::{Client, ClientConfig};
@@ -120,22 +121,29 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
         message: m,
         hint: None,
     };
-    let context = PathBuf::from(&args.context);
     if args.context == "-" {
         return Err(usage(
             "a context from stdin is not available yet in this version".into(),
         ));
     }
+    // Git URLs (the context, named contexts) are checked out for the build's duration.
+    let keep_git_dir = remote_context::keep_git_dir(
+        args.build_args
+            .iter()
+            .filter_map(|a| a.strip_prefix("BUILDKIT_CONTEXT_KEEP_GIT_DIR="))
+            .next_back(),
+    );
+    let store = Store::from_env().map_err(engine_err)?;
+    let mut remotes = RemoteContexts::new(store.tmp_dir(), keep_git_dir);
+    let remote = remote_context::is_remote(&args.context);
+    let context = remotes.local(&args.context).map_err(remote_err)?;
     if !context.is_dir() {
         return Err(usage(format!(
             "unable to prepare context: path {:?} not found",
             args.context
         )));
     }
-    let dockerfile = match &args.file {
-        Some(f) => PathBuf::from(f),
-        None => context.join("Dockerfile"),
-    };
+    let dockerfile = remote_context::dockerfile_path(&context, remote, args.file.as_deref());
     let mut platforms = Vec::new();
     for p in args.platforms.iter().flat_map(|p| p.split(',')) {
         let p = p.trim();
@@ -167,8 +175,12 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
                 "invalid --build-context {c:?}: expected NAME=VALUE"
             ))
         })?;
-        req.named_contexts
-            .insert(k.to_string(), NamedContext::parse(v));
+        let nc = if remote_context::is_remote(v) {
+            NamedContext::Local(remotes.local(v).map_err(remote_err)?)
+        } else {
+            NamedContext::parse(v)
+        };
+        req.named_contexts.insert(k.to_string(), nc);
     }
     req.target = args.target.clone();
     req.no_cache_filter = args.no_cache_filter.clone();
@@ -202,7 +214,6 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
     } else {
         mode
     });
-    let store = Store::from_env().map_err(engine_err)?;
     let puller = Puller::new(Client::new(ClientConfig::from_env())?).map_err(engine_err)?;
     let mut protected = output_paths(&outputs);
     protected.extend(args.iidfile.iter().map(PathBuf::from));
@@ -308,6 +319,13 @@ pub(crate) fn output_paths(outputs: &[crate::bake::entries::ExportEntry]) -> Vec
         .filter(|o| !o.dest.is_empty() && o.dest != "-")
         .map(|o| PathBuf::from(&o.dest))
         .collect()
+}
+
+fn remote_err(e: remote_context::RemoteContextError) -> Error {
+    Error::Usage {
+        message: format!("unable to prepare context: {e}"),
+        hint: None,
+    }
 }
 
 fn engine_err(e: impl Into<crate::engine::exec::BuildError>) -> Error {

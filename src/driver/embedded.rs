@@ -10,6 +10,7 @@ use crate::bake::model::Target;
 use crate::bake::resolve::Resolved;
 use crate::engine::exec::{BuildError, BuildOptions, Engine};
 use crate::engine::plan::{BuildRequest, NamedContext};
+use crate::engine::remote_context::{self, RemoteContexts};
 use crate::engine::{export, output};
 use crate::oci::image::Descriptor;
 use crate::oci::Platform;
@@ -209,7 +210,8 @@ fn build_one(
     notices.event(&Event::Info {
         message: format!("building target {name}"),
     });
-    let opts = options_for(t, built, scratch)?;
+    // `_remotes` keeps git checkouts of the target's contexts until the build is done.
+    let (opts, _remotes) = options_for(t, built, scratch, &engine.store.tmp_dir())?;
     let x = engine.build(&opts, sink)?;
     if engine.is_cancelled() {
         return Err(BuildError::Cancelled);
@@ -306,13 +308,28 @@ impl Sink for TargetSink<'_> {
     }
 }
 
-/// The engine's options for one target.
+/// The engine's options for one target, and the checkouts of its git contexts (which
+/// must outlive the build).
 fn options_for(
     t: &Target,
     built: &BTreeMap<String, PathBuf>,
     scratch: &Path,
-) -> Result<BuildOptions, BuildError> {
-    let context = PathBuf::from(t.context.as_deref().unwrap_or("."));
+    tmp: &Path,
+) -> Result<(BuildOptions, RemoteContexts), BuildError> {
+    let keep_git_dir = remote_context::keep_git_dir(
+        t.args
+            .iter()
+            .flatten()
+            .find(|(k, _)| k.as_str() == "BUILDKIT_CONTEXT_KEEP_GIT_DIR")
+            .and_then(|(_, v)| v.as_deref()),
+    );
+    let mut remotes = RemoteContexts::new(tmp, keep_git_dir);
+    let remote_err = |e: remote_context::RemoteContextError| {
+        BuildError::Other(format!("target {}: unable to prepare context: {e}", t.name))
+    };
+    let context = remotes
+        .local(t.context.as_deref().unwrap_or("."))
+        .map_err(remote_err)?;
     let dockerfile = match &t.dockerfile_inline {
         Some(text) => {
             let p = scratch.join(format!("Dockerfile.{}", t.name));
@@ -320,14 +337,11 @@ fn options_for(
                 .map_err(|e| BuildError::Other(format!("{}: {e}", p.display())))?;
             p
         }
-        None => {
-            let d = PathBuf::from(t.dockerfile.as_deref().unwrap_or("Dockerfile"));
-            if d.is_absolute() {
-                d
-            } else {
-                context.join(d)
-            }
-        }
+        None => remote_context::dockerfile_path(
+            &context,
+            true,
+            Some(t.dockerfile.as_deref().unwrap_or("Dockerfile")),
+        ),
     };
     let mut platforms = Vec::new();
     for p in t.platforms.iter().flatten() {
@@ -358,6 +372,9 @@ fn options_for(
                 })?;
                 NamedContext::OciLayout(format!("oci-layout://{}:latest", dir.display()))
             }
+            None if remote_context::is_remote(v) => {
+                NamedContext::Local(remotes.local(v).map_err(remote_err)?)
+            }
             None => NamedContext::parse(v),
         };
         req.named_contexts.insert(k.clone(), nc);
@@ -373,7 +390,7 @@ fn options_for(
         .map_err(|e| BuildError::Other(e.to_string()))?;
     let oci_mediatypes = crate::engine::output::oci_mediatypes(&outputs)
         .map_err(|e| BuildError::Other(format!("target {}: {e}", t.name)))?;
-    Ok(BuildOptions {
+    let opts = BuildOptions {
         oci_mediatypes,
         extra_hosts: t
             .extra_hosts
@@ -391,7 +408,8 @@ fn options_for(
         no_cache: t.no_cache.unwrap_or(false),
         layer,
         force_compression,
-    })
+    };
+    Ok((opts, remotes))
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ pub mod layered_fs;
 pub mod output;
 pub mod plan;
 pub mod pull;
+pub mod remote_context;
 pub mod rootfs;
 pub mod run;
 pub mod store;
