@@ -422,3 +422,28 @@ fn cached_rebuild_gives_the_same_digest_without_source_date_epoch() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     assert_eq!(first, build(), "a fully cached rebuild is the same image");
 }
+
+#[test]
+fn external_cache_flags_say_they_are_not_available_yet() {
+    let home = tempfile::tempdir().unwrap();
+    let ctx = context("FROM scratch\nCOPY hello.txt /\n", &[("hello.txt", "hi\n")]);
+    let (ok, _, err) = run(kiln(home.path()).current_dir(ctx.path()).args([
+        "build",
+        "--progress=plain",
+        "--cache-from",
+        "type=registry,ref=example.com/app:cache",
+        "--cache-to",
+        "type=local,dest=cache-dir",
+        "-o",
+        "type=cacheonly",
+        ".",
+    ]));
+    assert!(ok, "the build itself runs: {err}");
+    assert!(
+        err.contains("--cache-to type=local,dest=cache-dir")
+            && err.contains("--cache-from type=registry,ref=example.com/app:cache")
+            && err.contains("not available yet"),
+        "{err}"
+    );
+    assert!(!ctx.path().join("cache-dir").exists(), "no half-made cache");
+}

@@ -251,6 +251,11 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
         layer,
         force_compression,
     };
+    if let Some(message) =
+        crate::engine::output::external_cache_notice(&args.cache_from, &args.cache_to)
+    {
+        sink.event(&crate::progress::Event::Warning { message });
+    }
     let result = engine.build(&opts, sink.as_ref()).map_err(engine_err)?;
     if outputs.is_empty() {
         sink.event(&crate::progress::Event::Warning {

@@ -210,6 +210,24 @@ fn build_one(
     notices.event(&Event::Info {
         message: format!("building target {name}"),
     });
+    let entries = |c: &Option<Vec<crate::bake::entries::CacheEntry>>| -> Vec<String> {
+        c.iter()
+            .flatten()
+            .map(|e| {
+                std::iter::once(format!("type={}", e.typ))
+                    .chain(e.attrs.iter().map(|(k, v)| format!("{k}={v}")))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect()
+    };
+    if let Some(message) =
+        output::external_cache_notice(&entries(&t.cache_from), &entries(&t.cache_to))
+    {
+        notices.event(&Event::Warning {
+            message: format!("{name}: {message}"),
+        });
+    }
     // `_remotes` keeps git checkouts of the target's contexts until the build is done.
     let (opts, _remotes) = options_for(t, built, scratch, &engine.store.tmp_dir())?;
     let x = engine.build(&opts, sink)?;

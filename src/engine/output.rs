@@ -311,3 +311,23 @@ fn runtime() -> Result<tokio::runtime::Runtime, OutputError> {
         .build()
         .map_err(io("starting the async runtime"))
 }
+
+/// What to tell a user who asked for an external build cache (`--cache-from`,
+/// `--cache-to`, bake's `cache-from`/`cache-to`), which kiln cannot export or import yet:
+/// the build still runs, on the local cache in `$KILN_HOME`. `None` when none was asked for.
+pub fn external_cache_notice(from: &[String], to: &[String]) -> Option<String> {
+    let mut asked = Vec::new();
+    if !from.is_empty() {
+        asked.push(format!("--cache-from {}", from.join(" ")));
+    }
+    if !to.is_empty() {
+        asked.push(format!("--cache-to {}", to.join(" ")));
+    }
+    (!asked.is_empty()).then(|| {
+        format!(
+            "{}: importing and exporting a build cache is not available yet in this version; \
+             the build uses (and fills) only the local cache in $KILN_HOME",
+            asked.join(", ")
+        )
+    })
+}
