@@ -1,7 +1,9 @@
 //! The layer-producing instructions: WORKDIR, RUN, COPY and ADD become [`Step`]s with
 //! their history entry and cache key.
 
-use crate::dockerfile::instructions::{Add, Command, Copy, Run, RunScript, SourceContent};
+use crate::dockerfile::instructions::{
+    Add, Command, Copy, MountType, Run, RunScript, SourceContent,
+};
 use crate::dockerfile::ErrorKind;
 use crate::oci::Reference;
 
@@ -233,7 +235,23 @@ impl Dispatcher<'_, '_> {
             .parse_mounts(&mut |w: &str| lex.process_word(w, &env).map_err(ErrorKind::from))
             .map_err(|k| self.err(k, cmd))?;
         let mut mounts = Vec::with_capacity(parsed.len());
-        for m in parsed {
+        for mut m in parsed {
+            // BuildKit: a relative target of a bind, cache or tmpfs mount is relative to
+            // the working directory; a cache mount without `id=` is keyed by its target
+            // as written (`path.Clean`), before that join.
+            // A missing target is the working directory; the root is refused.
+            if let MountType::Bind | MountType::Cache | MountType::Tmpfs = m.kind {
+                let t = m.target.clone().unwrap_or_default();
+                if !t.starts_with('/') {
+                    if m.kind == MountType::Cache && m.id.is_none() {
+                        m.id = Some(crate::pathutil::clean(&t));
+                    }
+                    m.target = Some(crate::engine::fs::join(&self.state.workdir, &t));
+                }
+                if m.target.as_deref().map(crate::pathutil::clean).as_deref() == Some("/") {
+                    return Err(self.invalid("invalid mount target \"/\"".into(), cmd));
+                }
+            }
             let from = match &m.from {
                 Some(f) => self.resolve_source(f, cmd, false)?,
                 None => CopySource::Context,
