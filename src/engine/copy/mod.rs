@@ -182,7 +182,9 @@ pub fn copy_layer(
     let empty = MemFs::new();
     let lower: &dyn FsView = if req.link { &empty } else { dest };
 
-    // Every source first: a pattern that matches nothing is an error before anything.
+    // Every source first: a path that does not exist is an error before anything. A
+    // wildcard that matches nothing copies nothing (BuildKit's `AllowEmptyWildcard`), but
+    // a match that is a dangling symlink is an error, as BuildKit follows it.
     let mut items = Vec::new();
     for pattern in &req.sources {
         if url::is_url(pattern) {
@@ -191,9 +193,19 @@ pub fn copy_layer(
             });
         }
         let wildcard = has_wildcard(pattern);
+        if wildcard {
+            if let Some(base) =
+                glob::missing_wildcard_base(src, pattern).map_err(io_err(pattern))?
+            {
+                return Err(CopyError::SourceNotFound { pattern: base });
+            }
+        }
         let before = items.len();
         for m in expand(src, pattern).map_err(io_err(pattern))? {
             let Some((real, entry)) = tree::resolve_source(src, &m.path)? else {
+                if wildcard {
+                    return Err(CopyError::SourceNotFound { pattern: m.path });
+                }
                 continue;
             };
             let rel = m.path.trim_start_matches('/');
@@ -202,7 +214,7 @@ pub fn copy_layer(
             }
             items.push((m, real, entry));
         }
-        if items.len() == before {
+        if items.len() == before && !wildcard {
             return Err(CopyError::SourceNotFound {
                 pattern: pattern.clone(),
             });
