@@ -106,8 +106,6 @@ pub enum CopyError {
     InvalidChmod { value: String },
     #[error("destination {dest:?} must be absolute (hint: join it with the WORKDIR first)")]
     RelativeDest { dest: String },
-    #[error("when using COPY with more than one source file, the destination must be a directory and end with a / (got {dest:?}; hint: add a trailing slash)")]
-    DestNotDir { dest: String },
     #[error("cannot copy to {path}: {parent} is not a directory in the destination image")]
     NotADirectory { path: String, parent: String },
     #[error("invalid --exclude pattern: {0}")]
@@ -221,22 +219,8 @@ pub fn copy_layer(
         }
     }
     // Several sources into something that is not a directory: BuildKit copies each onto
-    // the same path (the last one wins, moby/buildkit#1853); kiln refuses.
-    if items.len() + req.inline.len() > 1 && !as_dir && !req.parents {
-        let existing_dir = !req.link && {
-            let r = resolve_in_root(lower, &dest_clean, true).map_err(io_err(&req.dest))?;
-            lower
-                .lookup(&r)
-                .map_err(io_err(&req.dest))?
-                .is_some_and(|e| e.is_dir())
-        };
-        if !existing_dir {
-            return Err(CopyError::DestNotDir {
-                dest: req.dest.clone(),
-            });
-        }
-    }
-
+    // the same path in turn (moby/buildkit#1853): files replace each other (the last one
+    // wins), a file after a directory lands inside it.
     let mut b = tree::Builder::new(req, chmod, lower);
     for (m, real, entry) in items {
         let target = if req.parents && !m.keep.is_empty() {
