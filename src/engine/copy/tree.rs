@@ -316,15 +316,21 @@ impl<'a> Builder<'a> {
         let mut placed: std::collections::HashMap<String, String> = Default::default();
         for mut m in members {
             let raw = under(&m.path);
+            let is_root = raw == to;
             // Existing symlinks among the parents resolve inside the image, as when the
             // archive is unpacked into the root filesystem.
-            let path = if raw == to || raw == "/" {
+            let path = if is_root || raw == "/" {
                 raw
             } else {
                 let dir = self.resolve(parent(&raw))?;
                 join(&dir, super::base_name(&raw))
             };
             placed.insert(m.path.clone(), path.clone());
+            // The archive's own root (`./`) leaves the destination directory as it is
+            // (BuildKit's untar skips "." when the destination exists, and it always does).
+            if is_root && m.is_dir() {
+                continue;
+            }
             if let EntryKind::Hardlink(t) = &m.kind {
                 let target = placed.get(t).cloned().unwrap_or_else(|| under(t));
                 m.kind = EntryKind::Hardlink(target);
@@ -332,6 +338,10 @@ impl<'a> Builder<'a> {
             if let Some((uid, gid)) = self.req.chown {
                 m.uid = uid;
                 m.gid = gid;
+            }
+            // A symlink unpacked on Linux has mode 0777 whatever the archive says.
+            if matches!(m.kind, EntryKind::Symlink(_)) {
+                m.mode = 0o777;
             }
             m.mtime = self.mtime(m.mtime);
             if path == "/" {
