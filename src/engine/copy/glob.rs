@@ -149,7 +149,8 @@ pub fn missing_wildcard_base(src: &dyn FsView, pattern: &str) -> std::io::Result
     };
     let base = format!("/{}", comps[..first].join("/"));
     let real = resolve_in_root(src, &base, true)?;
-    Ok(src.lookup(&real)?.is_none().then_some(base))
+    // The root always exists, even in a view without entries (`FROM scratch`).
+    Ok((real != "/" && src.lookup(&real)?.is_none()).then_some(base))
 }
 
 /// Expands a source pattern (relative to the source root) to the paths it names, sorted.

@@ -46,6 +46,10 @@ pub(super) fn resolve_source(
 ) -> Result<Option<(String, Entry)>, CopyError> {
     let real = resolve_in_root(src, path, true).map_err(io_err(path))?;
     let Some(entry) = src.lookup(&real).map_err(io_err(path))? else {
+        // The root always exists, even in a view without entries (`FROM scratch`).
+        if real == "/" {
+            return Ok(Some((real, Entry::dir("/", 0o755, 0, 0))));
+        }
         return Ok(None);
     };
     Ok(Some((real, materialize(src, entry)?)))
