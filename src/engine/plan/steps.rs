@@ -77,13 +77,7 @@ fn check_chmod(mode: &str) -> Result<(), String> {
             _ => Err(bad()),
         };
     }
-    let valid_clause = |c: &str| {
-        let rest = c.trim_start_matches(['u', 'g', 'o', 'a']);
-        !rest.is_empty()
-            && rest.starts_with(['+', '-', '='])
-            && rest.chars().all(|ch| "+-=rwxXstugo".contains(ch))
-    };
-    if mode.split(',').all(valid_clause) {
+    if crate::engine::copy::Chmod::parse(mode).is_some() {
         Ok(())
     } else {
         Err(format!("invalid chmod parameter: '{mode}'"))
