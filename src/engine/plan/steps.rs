@@ -377,6 +377,10 @@ impl Dispatcher<'_, '_> {
         cmd: &Command,
         on_build: bool,
     ) -> Result<(), PlanError> {
+        // An empty `--chown=` / `--chmod=` (also after expansion) is no flag at all, as in
+        // BuildKit (`if cfg.chown != ""`).
+        step.chown = step.chown.take().filter(|c| !c.is_empty());
+        step.chmod = step.chmod.take().filter(|c| !c.is_empty());
         if let Some(m) = &step.chmod {
             check_chmod(m).map_err(|e| self.invalid(e, cmd))?;
         }
