@@ -77,6 +77,12 @@ const CASES: &[Case] = &[
         expect: &["Dockerfile:2", "/nodir"],
     },
     Case {
+        name: "workdir_onto_a_file",
+        dockerfile: "FROM base\nWORKDIR /etc/passwd\n",
+        extra: &[],
+        expect: &["Dockerfile:2", "/etc/passwd", "not a directory"],
+    },
+    Case {
         name: "empty_dockerfile",
         dockerfile: "# nothing here\n",
         extra: &[],

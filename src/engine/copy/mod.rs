@@ -106,6 +106,14 @@ pub enum CopyError {
     InvalidChmod { value: String },
     #[error("destination {dest:?} must be absolute (hint: join it with the WORKDIR first)")]
     RelativeDest { dest: String },
+    #[error("cannot copy to non-directory: {path} (hint: a directory is copied where the image has a file or symlink)")]
+    CopyToNonDir { path: String },
+    #[error("cannot replace to directory {path} with file (hint: a file is copied where the image has a directory)")]
+    ReplaceDirWithFile { path: String },
+    #[error(
+        "cannot make the working directory {path}: it exists in the image and is not a directory"
+    )]
+    WorkdirNotDir { path: String },
     #[error("cannot copy to {path}: {parent} is not a directory in the destination image")]
     NotADirectory { path: String, parent: String },
     #[error("invalid --exclude pattern: {0}")]
@@ -270,12 +278,11 @@ pub fn mkdir_layer(
         ..CopyRequest::default()
     };
     let d = resolve_in_root(dest, &req.dest, true).map_err(io_err(path))?;
-    if dest
-        .lookup(&d)
-        .map_err(io_err(path))?
-        .is_some_and(|e| e.is_dir())
-    {
-        return Ok(LayerSpec::default());
+    match dest.lookup(&d).map_err(io_err(path))? {
+        Some(e) if e.is_dir() => return Ok(LayerSpec::default()),
+        // BuildKit's mkdir fails with "not a directory".
+        Some(_) => return Err(CopyError::WorkdirNotDir { path: d }),
+        None => {}
     }
     let mut b = tree::Builder::new(&req, None, dest);
     b.dir_target(&d)?;

@@ -173,7 +173,9 @@ impl<'a> Builder<'a> {
         if d != "/" {
             match self.lookup(&d)? {
                 Some(e) if e.is_dir() => self.ensure_dir(&d, &d)?,
-                _ => {
+                // BuildKit does not replace a file with a directory here.
+                Some(_) => return Err(CopyError::CopyToNonDir { path: d }),
+                None => {
                     let e = self.created_dir(&d);
                     self.entries.insert(d.clone(), e);
                 }
@@ -203,6 +205,10 @@ impl<'a> Builder<'a> {
                 r
             }
         };
+        // BuildKit does not replace a directory with a file.
+        if self.lookup(&t)?.is_some_and(|e| e.is_dir()) {
+            return Err(CopyError::ReplaceDirWithFile { path: t });
+        }
         self.ensure_parents(&t)?;
         Ok(t)
     }
@@ -297,6 +303,16 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let target = join(to, &name);
+            // Below the destination nothing is followed or replaced across kinds: a
+            // directory meets only a directory (an image's symlink is not one), a file
+            // never replaces a directory (BuildKit's fsutil copy).
+            if let Some(existing) = self.lookup(&target)? {
+                match (e.is_dir(), existing.is_dir()) {
+                    (true, false) => return Err(CopyError::CopyToNonDir { path: target }),
+                    (false, true) => return Err(CopyError::ReplaceDirWithFile { path: target }),
+                    _ => {}
+                }
+            }
             let entry = self.convert(&e, &target);
             self.entries.insert(target.clone(), entry);
             if e.is_dir() {
