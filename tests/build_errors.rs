@@ -59,6 +59,30 @@ const CASES: &[Case] = &[
         expect: &["mips64"],
     },
     Case {
+        name: "invalid_check_directive",
+        dockerfile: "# check=error=maybe\nFROM base\nCOPY a /\n",
+        extra: &[],
+        expect: &["Dockerfile:1", "failed to parse check options"],
+    },
+    Case {
+        name: "mount_target_root",
+        dockerfile: "FROM base\nRUN --mount=type=cache,target=. true\n",
+        extra: &[],
+        expect: &["Dockerfile:2", "invalid mount target \"/\""],
+    },
+    Case {
+        name: "wildcard_in_missing_dir",
+        dockerfile: "FROM base\nCOPY nodir/*.txt /x/\n",
+        extra: &[],
+        expect: &["Dockerfile:2", "/nodir"],
+    },
+    Case {
+        name: "workdir_onto_a_file",
+        dockerfile: "FROM base\nWORKDIR /etc/passwd\n",
+        extra: &[],
+        expect: &["Dockerfile:2", "/etc/passwd", "not a directory"],
+    },
+    Case {
         name: "empty_dockerfile",
         dockerfile: "# nothing here\n",
         extra: &[],

@@ -296,7 +296,12 @@ fn parse_inner(source: &str) -> Result<Ast, DockerfileError> {
                     directives.escape = value.chars().next().unwrap_or('\\');
                 }
                 "syntax" => directives.syntax = Some(value),
-                _ => directives.check = Some(value),
+                _ => {
+                    directives::check_options(&value).map_err(|e| {
+                        ErrorKind::Directive(format!("failed to parse check options: {e}"))
+                    })?;
+                    directives.check = Some(value)
+                }
             }
         }
         let out = if is_comment(t) {

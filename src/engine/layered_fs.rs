@@ -407,7 +407,8 @@ impl FsView for LayeredFs {
                 break;
             }
         }
-        if !found {
+        // The root always exists, empty in a view without layers (`FROM scratch`).
+        if !found && path != "/" {
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("{path} does not exist"),

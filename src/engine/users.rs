@@ -177,16 +177,21 @@ impl UserDb {
         if group == Some("") || (user.is_empty() && group.is_none()) {
             return Err(invalid());
         }
+        // BuildKit's `llb.WithUser` takes `root` as id 0 without a lookup, like a number.
+        let by_id = |s: &str| if s == "root" { Ok(0) } else { s.parse::<u32>() };
         let (uid, primary) = if user.is_empty() {
             (0, 0)
-        } else if let Ok(uid) = user.parse::<u32>() {
+        } else if let Ok(uid) = by_id(user) {
             (uid, uid)
         } else {
             let u = self.user(user)?.ok_or_else(invalid)?;
             (u.uid, u.gid)
         };
         let gid = match group {
-            Some(g) => self.group(g)?,
+            Some(g) => match by_id(g) {
+                Ok(gid) => gid,
+                Err(_) => self.group(g)?,
+            },
             None => primary,
         };
         Ok((uid, gid))
@@ -257,10 +262,10 @@ impl UserDb {
 /// Resolves a `--chown` value through the stage's `/etc/passwd` and `/etc/group`.
 pub fn resolve_chown(fs: &dyn FsView, spec: &str) -> Result<(u32, u32), UserError> {
     let spec = spec.trim();
-    // Purely numeric specs need no lookup (and work on stages without /etc).
+    // Purely numeric specs (and `root`) need no lookup (and work on stages without /etc).
     let numeric = spec
         .split(':')
-        .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        .all(|p| p == "root" || !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if numeric {
         return UserDb::default().chown(spec);
     }
@@ -296,6 +301,8 @@ mod tests {
         assert_eq!(db.chown("42:7").unwrap(), (42, 7));
         assert_eq!(db.chown(":users").unwrap(), (0, 100));
         assert_eq!(db.chown("nobody:nogroup").unwrap(), (65534, 65534));
+        assert_eq!(db.chown("root").unwrap(), (0, 0));
+        assert_eq!(UserDb::default().chown("root:root").unwrap(), (0, 0));
         assert!(matches!(
             db.chown("ghost"),
             Err(UserError::UnknownUser { .. })

@@ -38,6 +38,47 @@ impl DirectiveParser {
     }
 }
 
+/// Validates a `# check=` value as BuildKit's `linter.ParseLintOptions` does (up to three
+/// `;`-separated `skip=`, `experimental=`, `error=<bool>` options); kiln does not lint, so
+/// a valid value changes nothing, but an invalid one fails the build as in BuildKit.
+pub(crate) fn check_options(value: &str) -> Result<(), String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(());
+    }
+    for part in value.splitn(3, ';') {
+        let Some((k, v)) = part.split_once('=') else {
+            return Err(format!("invalid check option {part:?}"));
+        };
+        match k.trim() {
+            "skip" | "experimental" => {}
+            "error" => {
+                let v = v.trim();
+                if !matches!(
+                    v,
+                    "1" | "t"
+                        | "T"
+                        | "TRUE"
+                        | "true"
+                        | "True"
+                        | "0"
+                        | "f"
+                        | "F"
+                        | "FALSE"
+                        | "false"
+                        | "False"
+                ) {
+                    return Err(format!(
+                        "failed to parse check option {part:?}: strconv.ParseBool: parsing {v:?}: invalid syntax"
+                    ));
+                }
+            }
+            k => return Err(format!("invalid check option {k:?}")),
+        }
+    }
+    Ok(())
+}
+
 /// `^([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$`
 fn match_directive(s: &str) -> Option<(String, String)> {
     let mut chars = s.char_indices();
@@ -153,6 +194,30 @@ mod tests {
             let got = detect_syntax(src).map(|d| (d.image, d.cmdline, d.line));
             let want = want.map(|(a, b, l)| (a.to_string(), b.to_string(), l));
             assert_eq!(got, want, "{src:?}");
+        }
+    }
+
+    #[test]
+    fn check_directive_values() {
+        for ok in [
+            "",
+            "skip=all",
+            "skip=JSONArgsRecommended,StageNameCasing;error=true",
+            "error=false;experimental=all",
+            " error = 1 ",
+        ] {
+            assert_eq!(check_options(ok), Ok(()), "{ok:?}");
+        }
+        for (bad, want) in [
+            ("bogus", "invalid check option \"bogus\""),
+            ("warn=true", "invalid check option \"warn\""),
+            (
+                "error=yes",
+                "strconv.ParseBool: parsing \"yes\": invalid syntax",
+            ),
+        ] {
+            let e = check_options(bad).unwrap_err();
+            assert!(e.contains(want), "{bad:?}: {e}");
         }
     }
 }

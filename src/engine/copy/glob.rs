@@ -116,9 +116,9 @@ fn class(p: &[char], mut i: usize, c: char) -> Option<(bool, usize)> {
     }
 }
 
-/// Expands a source pattern (relative to the source root) to the paths it names, sorted.
-/// A pattern without wildcards gives its one path, whether it exists or not.
-pub fn expand(src: &dyn FsView, pattern: &str) -> std::io::Result<Vec<SourceMatch>> {
+/// The cleaned components of a source pattern (leading `/` and `./` dropped) and, for
+/// `--parents`, how many of them lie above the `/./` pivot.
+fn components(pattern: &str) -> (Vec<String>, Option<usize>) {
     let trimmed = pattern.trim_start_matches('/');
     let mut body = trimmed;
     while let Some(rest) = body.strip_prefix("./") {
@@ -130,31 +130,66 @@ pub fn expand(src: &dyn FsView, pattern: &str) -> std::io::Result<Vec<SourceMatc
             .filter(|s| !s.is_empty())
             .count()
     });
-    let comps: Vec<String> = clean_abs(body)
+    let comps = clean_abs(body)
         .split('/')
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    let mut current = vec!["/".to_string()];
-    for comp in &comps {
-        let mut next = Vec::new();
-        if has_wildcard(comp) {
-            for cur in &current {
-                let real = resolve_in_root(src, cur, true)?;
-                if !src.lookup(&real)?.is_some_and(|e| e.is_dir()) {
-                    continue;
-                }
-                for name in src.read_dir(&real)? {
-                    if glob_match(comp, &name) {
-                        next.push(join(cur, &name));
+    (comps, pivot_depth)
+}
+
+/// For a pattern with wildcards: the directory part before the first wildcard component
+/// (`/a/b` for `a/b/*.txt`) when it does not exist. BuildKit walks that directory for
+/// matches and fails when it is missing, while a wildcard that matches nothing in an
+/// existing directory copies nothing.
+pub fn missing_wildcard_base(src: &dyn FsView, pattern: &str) -> std::io::Result<Option<String>> {
+    let (comps, _) = components(pattern);
+    let Some(first) = comps.iter().position(|c| has_wildcard(c)) else {
+        return Ok(None);
+    };
+    let base = format!("/{}", comps[..first].join("/"));
+    let real = resolve_in_root(src, &base, true)?;
+    // The root always exists, even in a view without entries (`FROM scratch`).
+    Ok((real != "/" && src.lookup(&real)?.is_none()).then_some(base))
+}
+
+/// Expands a source pattern (relative to the source root) to the paths it names, sorted.
+/// A pattern without wildcards gives its one path, whether it exists or not. With
+/// wildcards, as BuildKit's walk of the directory before the first wildcard: symlinks
+/// in that directory part are followed, below it only real directories are entered, and
+/// only existing entries match (a match may itself be a symlink).
+pub fn expand(src: &dyn FsView, pattern: &str) -> std::io::Result<Vec<SourceMatch>> {
+    let (comps, pivot_depth) = components(pattern);
+    let current: Vec<String> = match comps.iter().position(|c| has_wildcard(c)) {
+        None => vec![format!("/{}", comps.join("/"))],
+        Some(first) => {
+            let base = format!("/{}", comps[..first].join("/"));
+            // (path as named, path with the base's symlinks resolved)
+            let mut current = vec![(base.clone(), resolve_in_root(src, &base, true)?)];
+            for comp in &comps[first..] {
+                let mut next = Vec::new();
+                for (named, real) in &current {
+                    if !src.lookup(real)?.is_some_and(|e| e.is_dir()) {
+                        continue;
+                    }
+                    if has_wildcard(comp) {
+                        for name in src.read_dir(real)? {
+                            if glob_match(comp, &name) {
+                                next.push((join(named, &name), join(real, &name)));
+                            }
+                        }
+                    } else {
+                        let r = join(real, comp);
+                        if src.lookup(&r)?.is_some() {
+                            next.push((join(named, comp), r));
+                        }
                     }
                 }
+                current = next;
             }
-        } else {
-            next = current.iter().map(|c| join(c, comp)).collect();
+            current.into_iter().map(|(named, _)| named).collect()
         }
-        current = next;
-    }
+    };
     Ok(current
         .into_iter()
         .map(|path| {

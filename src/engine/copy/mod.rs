@@ -106,8 +106,14 @@ pub enum CopyError {
     InvalidChmod { value: String },
     #[error("destination {dest:?} must be absolute (hint: join it with the WORKDIR first)")]
     RelativeDest { dest: String },
-    #[error("when using COPY with more than one source file, the destination must be a directory and end with a / (got {dest:?}; hint: add a trailing slash)")]
-    DestNotDir { dest: String },
+    #[error("cannot copy to non-directory: {path} (hint: a directory is copied where the image has a file or symlink)")]
+    CopyToNonDir { path: String },
+    #[error("cannot replace to directory {path} with file (hint: a file is copied where the image has a directory)")]
+    ReplaceDirWithFile { path: String },
+    #[error(
+        "cannot make the working directory {path}: it exists in the image and is not a directory"
+    )]
+    WorkdirNotDir { path: String },
     #[error("cannot copy to {path}: {parent} is not a directory in the destination image")]
     NotADirectory { path: String, parent: String },
     #[error("invalid --exclude pattern: {0}")]
@@ -182,7 +188,9 @@ pub fn copy_layer(
     let empty = MemFs::new();
     let lower: &dyn FsView = if req.link { &empty } else { dest };
 
-    // Every source first: a pattern that matches nothing is an error before anything.
+    // Every source first: a path that does not exist is an error before anything. A
+    // wildcard that matches nothing copies nothing (BuildKit's `AllowEmptyWildcard`), but
+    // a match that is a dangling symlink is an error, as BuildKit follows it.
     let mut items = Vec::new();
     for pattern in &req.sources {
         if url::is_url(pattern) {
@@ -191,9 +199,19 @@ pub fn copy_layer(
             });
         }
         let wildcard = has_wildcard(pattern);
+        if wildcard {
+            if let Some(base) =
+                glob::missing_wildcard_base(src, pattern).map_err(io_err(pattern))?
+            {
+                return Err(CopyError::SourceNotFound { pattern: base });
+            }
+        }
         let before = items.len();
         for m in expand(src, pattern).map_err(io_err(pattern))? {
             let Some((real, entry)) = tree::resolve_source(src, &m.path)? else {
+                if wildcard {
+                    return Err(CopyError::SourceNotFound { pattern: m.path });
+                }
                 continue;
             };
             let rel = m.path.trim_start_matches('/');
@@ -202,29 +220,15 @@ pub fn copy_layer(
             }
             items.push((m, real, entry));
         }
-        if items.len() == before {
+        if items.len() == before && !wildcard {
             return Err(CopyError::SourceNotFound {
                 pattern: pattern.clone(),
             });
         }
     }
     // Several sources into something that is not a directory: BuildKit copies each onto
-    // the same path (the last one wins, moby/buildkit#1853); kiln refuses.
-    if items.len() + req.inline.len() > 1 && !as_dir && !req.parents {
-        let existing_dir = !req.link && {
-            let r = resolve_in_root(lower, &dest_clean, true).map_err(io_err(&req.dest))?;
-            lower
-                .lookup(&r)
-                .map_err(io_err(&req.dest))?
-                .is_some_and(|e| e.is_dir())
-        };
-        if !existing_dir {
-            return Err(CopyError::DestNotDir {
-                dest: req.dest.clone(),
-            });
-        }
-    }
-
+    // the same path in turn (moby/buildkit#1853): files replace each other (the last one
+    // wins), a file after a directory lands inside it.
     let mut b = tree::Builder::new(req, chmod, lower);
     for (m, real, entry) in items {
         let target = if req.parents && !m.keep.is_empty() {
@@ -274,12 +278,11 @@ pub fn mkdir_layer(
         ..CopyRequest::default()
     };
     let d = resolve_in_root(dest, &req.dest, true).map_err(io_err(path))?;
-    if dest
-        .lookup(&d)
-        .map_err(io_err(path))?
-        .is_some_and(|e| e.is_dir())
-    {
-        return Ok(LayerSpec::default());
+    match dest.lookup(&d).map_err(io_err(path))? {
+        Some(e) if e.is_dir() => return Ok(LayerSpec::default()),
+        // BuildKit's mkdir fails with "not a directory".
+        Some(_) => return Err(CopyError::WorkdirNotDir { path: d }),
+        None => {}
     }
     let mut b = tree::Builder::new(&req, None, dest);
     b.dir_target(&d)?;

@@ -46,6 +46,10 @@ pub(super) fn resolve_source(
 ) -> Result<Option<(String, Entry)>, CopyError> {
     let real = resolve_in_root(src, path, true).map_err(io_err(path))?;
     let Some(entry) = src.lookup(&real).map_err(io_err(path))? else {
+        // The root always exists, even in a view without entries (`FROM scratch`).
+        if real == "/" {
+            return Ok(Some((real, Entry::dir("/", 0o755, 0, 0))));
+        }
         return Ok(None);
     };
     Ok(Some((real, materialize(src, entry)?)))
@@ -169,7 +173,9 @@ impl<'a> Builder<'a> {
         if d != "/" {
             match self.lookup(&d)? {
                 Some(e) if e.is_dir() => self.ensure_dir(&d, &d)?,
-                _ => {
+                // BuildKit does not replace a file with a directory here.
+                Some(_) => return Err(CopyError::CopyToNonDir { path: d }),
+                None => {
                     let e = self.created_dir(&d);
                     self.entries.insert(d.clone(), e);
                 }
@@ -199,6 +205,10 @@ impl<'a> Builder<'a> {
                 r
             }
         };
+        // BuildKit does not replace a directory with a file.
+        if self.lookup(&t)?.is_some_and(|e| e.is_dir()) {
+            return Err(CopyError::ReplaceDirWithFile { path: t });
+        }
         self.ensure_parents(&t)?;
         Ok(t)
     }
@@ -293,6 +303,16 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let target = join(to, &name);
+            // Below the destination nothing is followed or replaced across kinds: a
+            // directory meets only a directory (an image's symlink is not one), a file
+            // never replaces a directory (BuildKit's fsutil copy).
+            if let Some(existing) = self.lookup(&target)? {
+                match (e.is_dir(), existing.is_dir()) {
+                    (true, false) => return Err(CopyError::CopyToNonDir { path: target }),
+                    (false, true) => return Err(CopyError::ReplaceDirWithFile { path: target }),
+                    _ => {}
+                }
+            }
             let entry = self.convert(&e, &target);
             self.entries.insert(target.clone(), entry);
             if e.is_dir() {
@@ -316,15 +336,21 @@ impl<'a> Builder<'a> {
         let mut placed: std::collections::HashMap<String, String> = Default::default();
         for mut m in members {
             let raw = under(&m.path);
+            let is_root = raw == to;
             // Existing symlinks among the parents resolve inside the image, as when the
             // archive is unpacked into the root filesystem.
-            let path = if raw == to || raw == "/" {
+            let path = if is_root || raw == "/" {
                 raw
             } else {
                 let dir = self.resolve(parent(&raw))?;
                 join(&dir, super::base_name(&raw))
             };
             placed.insert(m.path.clone(), path.clone());
+            // The archive's own root (`./`) leaves the destination directory as it is
+            // (BuildKit's untar skips "." when the destination exists, and it always does).
+            if is_root && m.is_dir() {
+                continue;
+            }
             if let EntryKind::Hardlink(t) = &m.kind {
                 let target = placed.get(t).cloned().unwrap_or_else(|| under(t));
                 m.kind = EntryKind::Hardlink(target);
@@ -332,6 +358,10 @@ impl<'a> Builder<'a> {
             if let Some((uid, gid)) = self.req.chown {
                 m.uid = uid;
                 m.gid = gid;
+            }
+            // A symlink unpacked on Linux has mode 0777 whatever the archive says.
+            if matches!(m.kind, EntryKind::Symlink(_)) {
+                m.mode = 0o777;
             }
             m.mtime = self.mtime(m.mtime);
             if path == "/" {

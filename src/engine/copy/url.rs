@@ -1,6 +1,6 @@
 //! `ADD <url>`: downloads a remote file into memory, verifies `--checksum`, and names it
-//! like BuildKit's HTTP source (Content-Disposition filename, else the last URL path
-//! segment, else `index`); mode 0600, mtime from `Last-Modified` when present.
+//! as BuildKit's Dockerfile frontend does (the last URL path segment, else `__unnamed__`);
+//! mode 0600, mtime from `Last-Modified` when present.
 
 use std::sync::Arc;
 
@@ -29,28 +29,52 @@ pub fn is_url(source: &str) -> bool {
     (source.starts_with("http://") || source.starts_with("https://")) && !super::git::is_git(source)
 }
 
-/// The file name BuildKit gives a download.
-pub fn file_name(url: &str, content_disposition: Option<&str>) -> String {
-    if let Some(cd) = content_disposition {
-        for part in cd.split(';') {
-            if let Some(v) = part.trim().strip_prefix("filename=") {
-                let v = v.trim_matches('"');
-                let base = v.rsplit('/').next().unwrap_or(v);
-                if !base.is_empty() && base != "." && base != ".." {
-                    return base.to_string();
-                }
-            }
+/// The file name BuildKit's Dockerfile frontend gives a download: `path.Base` of the
+/// URL's (decoded) path, or `__unnamed__` when that is `.` or `/` (no path) or the URL
+/// does not parse. The frontend always passes this name to the HTTP source, so a
+/// `Content-Disposition` header never renames the file.
+pub fn file_name(url: &str) -> String {
+    const UNNAMED: &str = "__unnamed__";
+    let no_frag = url.split('#').next().unwrap_or(url);
+    let no_query = no_frag.split('?').next().unwrap_or(no_frag);
+    let raw_path = no_query
+        .split_once("://")
+        .map(|(_, rest)| rest.find('/').map_or("", |i| &rest[i..]))
+        .unwrap_or("");
+    let Some(path) = percent_decode(raw_path) else {
+        return UNNAMED.to_string();
+    };
+    // Go's path.Base.
+    let trimmed = path.trim_end_matches('/');
+    let base = if path.is_empty() {
+        "."
+    } else if trimmed.is_empty() {
+        "/"
+    } else {
+        trimmed.rsplit('/').next().unwrap_or(trimmed)
+    };
+    match base {
+        "." | "/" => UNNAMED.to_string(),
+        b => b.to_string(),
+    }
+}
+
+/// `%XX` unescaping of a URL path, `None` for a malformed escape (as `url.Parse` fails).
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
         }
     }
-    let no_query = url.split(['?', '#']).next().unwrap_or(url);
-    let path = no_query
-        .split_once("://")
-        .map(|(_, rest)| rest.split_once('/').map_or("", |(_, p)| p))
-        .unwrap_or("");
-    match path.trim_end_matches('/').rsplit('/').next() {
-        Some(n) if !n.is_empty() && n != "." && n != ".." => n.to_string(),
-        _ => "index".to_string(),
-    }
+    String::from_utf8(out).ok()
 }
 
 /// Checks `bytes` against a `--checksum` value (`sha256:HEX`).
@@ -118,7 +142,7 @@ pub async fn download(url: &str, checksum: Option<&str>) -> Result<InlineSource,
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
-    let name = file_name(url, header("content-disposition").as_deref());
+    let name = file_name(url);
     let mtime = header("last-modified")
         .as_deref()
         .and_then(parse_http_date)
@@ -141,13 +165,12 @@ mod tests {
 
     #[test]
     fn names_dates_checksums() {
-        assert_eq!(file_name("https://h/x/file.tgz?a=1", None), "file.tgz");
-        assert_eq!(file_name("https://h/", None), "index");
-        assert_eq!(file_name("https://h", None), "index");
-        assert_eq!(
-            file_name("https://h/dl", Some("attachment; filename=\"r.zip\"")),
-            "r.zip"
-        );
+        assert_eq!(file_name("https://h/x/file.tgz?a=1"), "file.tgz");
+        assert_eq!(file_name("https://h/x/dir/#frag"), "dir");
+        assert_eq!(file_name("https://h/a%20b"), "a b");
+        assert_eq!(file_name("https://h/"), "__unnamed__");
+        assert_eq!(file_name("https://h"), "__unnamed__");
+        assert_eq!(file_name("https://h/bad%zz"), "__unnamed__");
         assert_eq!(
             parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"),
             Some(784111777)

@@ -739,9 +739,11 @@ impl Run<'_> {
         let mut run_layer: Option<run_step::RunLayer> = None;
         let spec = match &step.kind {
             StepKind::Workdir { path, user } => {
-                let u = users::resolve_run_user(&view, user.as_deref().unwrap_or("0"))
+                // BuildKit makes the directory with `llb.WithUser(USER)`: `--chown`
+                // semantics (a bare uid is also the gid), not RUN's.
+                let owner = users::resolve_chown(&view, user.as_deref().unwrap_or("0"))
                     .map_err(|e| BuildError::from_user(self.df, step.line, e))?;
-                copy::mkdir_layer(&view, path, (u.uid, u.gid))
+                copy::mkdir_layer(&view, path, owner)
                     .map_err(|e| BuildError::from_copy(self.df, step.line, e))?
             }
             StepKind::Copy(c) => self.copy(c, &view, false, step.line)?,

@@ -250,7 +250,10 @@ impl Run<'_> {
                 size: (m.size_limit > 0).then_some(m.size_limit),
             })),
             MountType::Cache => {
-                let id = m.id.clone().unwrap_or_else(|| target.clone());
+                // BuildKit's default cache id: the target, cleaned (`/c/` and `/c` share).
+                let id =
+                    m.id.clone()
+                        .unwrap_or_else(|| crate::pathutil::clean(&target));
                 let dir = self
                     .engine
                     .store

@@ -54,7 +54,9 @@ pub(super) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// Proxy build args (any case), sorted by name, `K=V`.
+    /// The RUN environment BuildKit derives from proxy build args (any case; of two
+    /// spellings the last in name order wins): for each of http, https, ftp, no and all
+    /// given, `X_PROXY=V` and `x_proxy=V`, in that order (BuildKit's `proxyEnvList`).
     pub fn proxy_env(&self) -> Vec<String> {
         const PROXIES: &[&str] = &[
             "http_proxy",
@@ -63,12 +65,22 @@ impl Ctx<'_> {
             "no_proxy",
             "all_proxy",
         ];
-        self.req
-            .build_args
-            .iter()
-            .filter(|(k, _)| PROXIES.iter().any(|p| k.eq_ignore_ascii_case(p)))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect()
+        let mut values: [Option<&str>; 5] = [None; 5];
+        // build_args is a BTreeMap: iterated in name order, as BuildKit sorts the keys.
+        for (k, v) in &self.req.build_args {
+            if let Some(i) = PROXIES.iter().position(|p| k.eq_ignore_ascii_case(p)) {
+                values[i] = Some(v.as_str());
+            }
+        }
+        let mut out = Vec::new();
+        for (p, v) in PROXIES.iter().zip(values) {
+            // BuildKit skips an empty value.
+            if let Some(v) = v.filter(|v| !v.is_empty()) {
+                out.push(format!("{}={v}", p.to_ascii_uppercase()));
+                out.push(format!("{p}={v}"));
+            }
+        }
+        out
     }
 
     /// A located error for a stage's FROM line.

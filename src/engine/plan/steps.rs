@@ -1,7 +1,9 @@
 //! The layer-producing instructions: WORKDIR, RUN, COPY and ADD become [`Step`]s with
 //! their history entry and cache key.
 
-use crate::dockerfile::instructions::{Add, Command, Copy, Run, RunScript, SourceContent};
+use crate::dockerfile::instructions::{
+    Add, Command, Copy, MountType, Run, RunScript, SourceContent,
+};
 use crate::dockerfile::ErrorKind;
 use crate::oci::Reference;
 
@@ -75,13 +77,7 @@ fn check_chmod(mode: &str) -> Result<(), String> {
             _ => Err(bad()),
         };
     }
-    let valid_clause = |c: &str| {
-        let rest = c.trim_start_matches(['u', 'g', 'o', 'a']);
-        !rest.is_empty()
-            && rest.starts_with(['+', '-', '='])
-            && rest.chars().all(|ch| "+-=rwxXstugo".contains(ch))
-    };
-    if mode.split(',').all(valid_clause) {
+    if crate::engine::copy::Chmod::parse(mode).is_some() {
         Ok(())
     } else {
         Err(format!("invalid chmod parameter: '{mode}'"))
@@ -233,7 +229,23 @@ impl Dispatcher<'_, '_> {
             .parse_mounts(&mut |w: &str| lex.process_word(w, &env).map_err(ErrorKind::from))
             .map_err(|k| self.err(k, cmd))?;
         let mut mounts = Vec::with_capacity(parsed.len());
-        for m in parsed {
+        for mut m in parsed {
+            // BuildKit: a relative target of a bind, cache or tmpfs mount is relative to
+            // the working directory; a cache mount without `id=` is keyed by its target
+            // as written (`path.Clean`), before that join.
+            // A missing target is the working directory; the root is refused.
+            if let MountType::Bind | MountType::Cache | MountType::Tmpfs = m.kind {
+                let t = m.target.clone().unwrap_or_default();
+                if !t.starts_with('/') {
+                    if m.kind == MountType::Cache && m.id.is_none() {
+                        m.id = Some(crate::pathutil::clean(&t));
+                    }
+                    m.target = Some(crate::engine::fs::join(&self.state.workdir, &t));
+                }
+                if m.target.as_deref().map(crate::pathutil::clean).as_deref() == Some("/") {
+                    return Err(self.invalid("invalid mount target \"/\"".into(), cmd));
+                }
+            }
             let from = match &m.from {
                 Some(f) => self.resolve_source(f, cmd, false)?,
                 None => CopySource::Context,
@@ -365,6 +377,10 @@ impl Dispatcher<'_, '_> {
         cmd: &Command,
         on_build: bool,
     ) -> Result<(), PlanError> {
+        // An empty `--chown=` / `--chmod=` (also after expansion) is no flag at all, as in
+        // BuildKit (`if cfg.chown != ""`).
+        step.chown = step.chown.take().filter(|c| !c.is_empty());
+        step.chmod = step.chmod.take().filter(|c| !c.is_empty());
         if let Some(m) = &step.chmod {
             check_chmod(m).map_err(|e| self.invalid(e, cmd))?;
         }

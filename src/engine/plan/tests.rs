@@ -416,7 +416,13 @@ fn source_date_epoch_and_proxies() {
     let StepKind::Run(run) = &p.stages[0].steps[0].kind else {
         panic!("run expected")
     };
-    assert_eq!(run.proxy_env, vec!["HTTPS_PROXY=http://proxy:3128"]);
+    assert_eq!(
+        run.proxy_env,
+        vec![
+            "HTTPS_PROXY=http://proxy:3128",
+            "https_proxy=http://proxy:3128"
+        ]
+    );
     assert!(!p.stages[0].steps[0].created_by.contains("proxy"));
     let p = ok("ARG SOURCE_DATE_EPOCH=86400\nFROM img\nENV A=1\n");
     assert_eq!(p.epoch, Some(86_400));
