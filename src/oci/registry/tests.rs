@@ -285,18 +285,7 @@ async fn a_failed_push_publishes_no_manifest_or_tag() {
         }
     }))
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let layout = crate::oci::layout::Layout::create(dir.path()).unwrap();
-    let layer = layout.write_blob(b"layer").unwrap();
-    let cfg = layout.write_blob(b"{}").unwrap();
-    let m = crate::oci::image::ImageManifest::new(
-        MediaType::OciManifest,
-        Descriptor::new(media_type::OCI_CONFIG, cfg, 2),
-        vec![Descriptor::new(media_type::OCI_LAYER_GZIP, layer, 5)],
-    );
-    let bytes = crate::oci::image::to_canonical_json(&m).unwrap();
-    let md = layout.write_blob(&bytes).unwrap();
-    let desc = Descriptor::new(media_type::OCI_MANIFEST, md, bytes.len() as i64);
+    let (_dir, layout, desc) = small_image();
     let target = Reference::parse(&format!("{addr}/a/b:v1")).unwrap();
     let err = crate::oci::transfer::push_from_layout(&client(), &layout, &desc, &target, &[])
         .await
