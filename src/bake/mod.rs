@@ -147,9 +147,9 @@ pub fn load(req: &Request, stdin: &mut dyn std::io::Read) -> Result<Loaded, Bake
     let mut compose_files = Vec::new();
     for s in sources {
         match compose::detect(&s.name, &s.text, &lookup) {
-            (true, Some(e)) => return Err(e.into()),
-            (true, None) => compose_files.push(s),
-            (false, _) => doc.add(s)?,
+            compose::Detected::Invalid(e) => return Err(e.into()),
+            compose::Detected::Compose(f) => compose_files.push(f),
+            compose::Detected::NotCompose => doc.add(s)?,
         }
     }
     let file_relative = match req.env.get(load::ENV_FILE_RELATIVE_PATHS).map(|s| s.trim()) {
@@ -161,8 +161,7 @@ pub fn load(req: &Request, stdin: &mut dyn std::io::Read) -> Result<Loaded, Bake
             ))
         })?,
     };
-    let refs: Vec<&syntax::Source> = compose_files.iter().collect();
-    let (groups, mut targets) = compose::parse(&refs, &lookup)?;
+    let (groups, mut targets) = compose::parse(&compose_files, &lookup)?;
     if file_relative {
         if let Some(base) = compose_files
             .first()

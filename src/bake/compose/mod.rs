@@ -17,7 +17,6 @@ use serde_yaml_ng::{Mapping, Value as Yaml};
 use super::entries::{self, CacheEntry, Secret, Ssh};
 use super::eval::value::Value;
 use super::model::{Group, Target};
-use super::syntax::Source;
 
 pub use interpolate::parse_dotenv;
 
@@ -66,25 +65,38 @@ const BUILD_KEYS: &[&str] = &[
     "platforms",
 ];
 
+/// A bake file that is a compose file: its name and its checked, interpolated model.
+#[derive(Debug)]
+pub struct ComposeFile {
+    pub name: String,
+    model: Mapping,
+}
+
+/// What [`detect`] made of a bake file.
+#[derive(Debug)]
+pub enum Detected {
+    Compose(ComposeFile),
+    /// A compose file by its name (`.yml`/`.yaml`) that is not a usable one.
+    Invalid(ComposeError),
+    NotCompose,
+}
+
 /// Whether a bake file is a compose file, as buildx decides: `.yml`/`.yaml` always are
 /// (and must then be valid), `.json`/`.hcl` never are, anything else is when it parses
-/// as one. The error is the reason a `.yml` file (or a file of another name) is not a
-/// usable compose file.
-pub fn detect(
-    name: &str,
-    text: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> (bool, Option<ComposeError>) {
+/// as one. A compose file is read once, here.
+pub fn detect(name: &str, text: &str, env: &dyn Fn(&str) -> Option<String>) -> Detected {
     let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".yml") || lower.ends_with(".yaml") {
-        return (true, load_model(name, text, env).err());
-    }
-    if lower.ends_with(".json") || lower.ends_with(".hcl") {
-        return (false, None);
+    let by_name = lower.ends_with(".yml") || lower.ends_with(".yaml");
+    if !by_name && (lower.ends_with(".json") || lower.ends_with(".hcl")) {
+        return Detected::NotCompose;
     }
     match load_model(name, text, env) {
-        Ok(_) => (true, None),
-        Err(e) => (false, Some(e)),
+        Ok(model) => Detected::Compose(ComposeFile {
+            name: name.to_string(),
+            model,
+        }),
+        Err(e) if by_name => Detected::Invalid(e),
+        Err(_) => Detected::NotCompose,
     }
 }
 
@@ -232,15 +244,12 @@ fn merge(base: &mut Yaml, over: &Yaml) {
 /// The targets and the `default` group of the compose `files` (in order; later ones
 /// override earlier ones).
 pub fn parse(
-    files: &[&Source],
+    files: &[ComposeFile],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Vec<Group>, Vec<Target>), ComposeError> {
     let mut merged = Yaml::Mapping(Mapping::new());
     for f in files {
-        merge(
-            &mut merged,
-            &Yaml::Mapping(load_model(&f.name, &f.text, env)?),
-        );
+        merge(&mut merged, &Yaml::Mapping(f.model.clone()));
     }
     let empty = Mapping::new();
     let services = merged

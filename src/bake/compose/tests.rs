@@ -1,21 +1,24 @@
 use super::*;
-use crate::bake::syntax::Format;
-
-fn src(name: &str, text: &str) -> Source {
-    Source {
-        name: name.into(),
-        text: text.into(),
-        format: Format::Hcl,
-    }
-}
 
 fn no_env(_: &str) -> Option<String> {
     None
 }
 
+/// A compose file as the loader reads it (`detect`), its error when it is not valid.
+fn file(
+    name: &str,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ComposeFile, ComposeError> {
+    match detect(name, text, env) {
+        Detected::Compose(f) => Ok(f),
+        Detected::Invalid(e) => Err(e),
+        Detected::NotCompose => panic!("{name} was not taken for a compose file"),
+    }
+}
+
 fn parse_one(text: &str) -> Result<(Vec<Group>, Vec<Target>), ComposeError> {
-    let s = src("compose.yaml", text);
-    parse(&[&s], &no_env)
+    parse(&[file("compose.yaml", text, &no_env)?], &no_env)
 }
 
 #[test]
@@ -156,16 +159,20 @@ services:
 
 #[test]
 fn values_are_interpolated_and_later_files_win() {
-    let a = src(
+    let env = |k: &str| (k == "DF").then(|| "Other.Dockerfile".to_string());
+    let a = file(
         "compose.yaml",
         "services:\n  app:\n    build:\n      context: ${CTX:-.}\n      args:\n        A: ${UNSET-x}\n        B: $$literal\n",
-    );
-    let b = src(
+        &env,
+    )
+    .unwrap();
+    let b = file(
         "override.yml",
         "services:\n  app:\n    build:\n      dockerfile: ${DF}\n      args:\n        C: c\n",
-    );
-    let env = |k: &str| (k == "DF").then(|| "Other.Dockerfile".to_string());
-    let (_, targets) = parse(&[&a, &b], &env).unwrap();
+        &env,
+    )
+    .unwrap();
+    let (_, targets) = parse(&[a, b], &env).unwrap();
     let t = &targets[0];
     assert_eq!(t.context.as_deref(), Some("."));
     assert_eq!(t.dockerfile.as_deref(), Some("Other.Dockerfile"));
@@ -209,18 +216,23 @@ fn detection_follows_the_file_name_then_the_content() {
     let compose = "services:\n  simple:\n    image: nginx\n";
     let hcl = "target \"default\" {\n  dockerfile = \"test\"\n}\n";
     let json = "{\"target\": [{\"context\": \".\"}]}";
-    assert!(detect("docker-compose.yml", compose, &no_env).0);
-    assert!(detect("docker-compose.foo", compose, &no_env).0);
-    assert!(!detect("docker-bake.hcl", compose, &no_env).0);
-    assert!(!detect("x.foo", hcl, &no_env).0);
-    let (is, err) = detect("docker-bake.foo", json, &no_env);
+    let is = |name: &str, text: &str| matches!(detect(name, text, &no_env), Detected::Compose(_));
+    assert!(is("docker-compose.yml", compose));
+    assert!(is("docker-compose.foo", compose));
+    assert!(!is("docker-bake.hcl", compose));
+    assert!(!is("x.foo", hcl));
     assert!(
-        !is && err.is_some(),
+        matches!(
+            detect("docker-bake.foo", json, &no_env),
+            Detected::NotCompose
+        ),
         "JSON without services is no compose file"
     );
-    let (is, err) = detect("compose.yaml", "target: 1\n", &no_env);
     assert!(
-        is && err.is_some(),
+        matches!(
+            detect("compose.yaml", "target: 1\n", &no_env),
+            Detected::Invalid(_)
+        ),
         "a .yaml file must be a valid compose file"
     );
 }
