@@ -109,29 +109,17 @@ fn from_a_local_directory_is_one_layer_of_its_files() {
     assert!(config["config"]["Env"].to_string().contains("A=1"));
 
     // Same directory: all cached. A changed file: a new layer.
-    let (ok, err) = build(
-        home.path(),
-        dir,
-        &[
-            "--progress=plain",
-            "--build-context",
-            "rootfs=./root",
-            "ctx",
-        ],
-    );
+    let again = [
+        "--progress=plain",
+        "--build-context",
+        "rootfs=./root",
+        "ctx",
+    ];
+    let (ok, err) = build(home.path(), dir, &again);
     assert!(ok, "{err}");
     assert!(err.contains("CACHED"), "{err}");
     write(dir, "root/etc/motd", "changed\n");
-    let (ok, err) = build(
-        home.path(),
-        dir,
-        &[
-            "--progress=plain",
-            "--build-context",
-            "rootfs=./root",
-            "ctx",
-        ],
-    );
+    let (ok, err) = build(home.path(), dir, &again);
     assert!(ok, "{err}");
     assert!(!err.contains("CACHED"), "{err}");
 }
