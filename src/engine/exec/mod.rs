@@ -585,17 +585,16 @@ impl Run<'_> {
         let started = Instant::now();
         let store = &self.engine.store;
         if !self.opts.no_cache {
+            // A record is only found while all its layer blobs are in the store.
             if let Some(rec) = store.get_record(&k) {
-                if rec.layers.iter().all(|l| store.has(&l.digest)) {
-                    let _ = store.touch(&k, &rec);
-                    self.sink.event(&Event::Cached { id });
-                    return Ok(StageState {
-                        created: rec.created,
-                        layers: rec.layers,
-                        dirs: Vec::new(),
-                        key: k,
-                    });
-                }
+                let _ = store.touch(&k, &rec);
+                self.sink.event(&Event::Cached { id });
+                return Ok(StageState {
+                    created: rec.created,
+                    layers: rec.layers,
+                    dirs: Vec::new(),
+                    key: k,
+                });
             }
         }
         let req = CopyRequest {
@@ -688,12 +687,10 @@ impl Run<'_> {
     /// Takes the step `k` from the cache when its record and blobs are there.
     fn take_cached(&self, state: &mut StageState, k: &str) -> bool {
         let store = &self.engine.store;
+        // A record is only found while all its layer blobs are in the store.
         let Some(rec) = store.get_record(k) else {
             return false;
         };
-        if !rec.layers.iter().all(|l| store.has(&l.digest)) {
-            return false;
-        }
         let _ = store.touch(k, &rec);
         state.created = state.created.max(rec.created);
         state.layers.extend(rec.layers);
