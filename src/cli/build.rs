@@ -126,24 +126,6 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
             "a context from stdin is not available yet in this version".into(),
         ));
     }
-    // Git URLs (the context, named contexts) are checked out for the build's duration.
-    let keep_git_dir = remote_context::keep_git_dir(
-        args.build_args
-            .iter()
-            .filter_map(|a| a.strip_prefix("BUILDKIT_CONTEXT_KEEP_GIT_DIR="))
-            .next_back(),
-    );
-    let store = Store::from_env().map_err(engine_err)?;
-    let mut remotes = RemoteContexts::new(store.tmp_dir(), keep_git_dir);
-    let remote = remote_context::is_remote(&args.context);
-    let context = remotes.local(&args.context).map_err(remote_err)?;
-    if !context.is_dir() {
-        return Err(usage(format!(
-            "unable to prepare context: path {:?} not found",
-            args.context
-        )));
-    }
-    let dockerfile = remote_context::dockerfile_path(&context, remote, args.file.as_deref());
     let mut platforms = Vec::new();
     for p in args.platforms.iter().flat_map(|p| p.split(',')) {
         let p = p.trim();
@@ -165,6 +147,23 @@ pub fn run(args: BuildArgs) -> Result<(), Error> {
             }
         }
     }
+    // Git URLs (the context, named contexts) are checked out for the build's duration.
+    let keep_git_dir = remote_context::keep_git_dir(
+        req.build_args
+            .get("BUILDKIT_CONTEXT_KEEP_GIT_DIR")
+            .map(String::as_str),
+    );
+    let store = Store::from_env().map_err(engine_err)?;
+    let mut remotes = RemoteContexts::new(store.tmp_dir(), keep_git_dir);
+    let remote = remote_context::is_remote(&args.context);
+    let context = remotes.local(&args.context).map_err(remote_err)?;
+    if !context.is_dir() {
+        return Err(usage(format!(
+            "unable to prepare context: path {:?} not found",
+            args.context
+        )));
+    }
+    let dockerfile = remote_context::dockerfile_path(&context, remote, args.file.as_deref());
     for l in &args.labels {
         let (k, v) = l.split_once('=').unwrap_or((l.as_str(), ""));
         req.labels.insert(k.to_string(), v.to_string());
